@@ -1,0 +1,61 @@
+/**
+ * buildApp(config): the one composition root. The server process and every test build the
+ * same app; only the shell around it differs.
+ */
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import type { Database } from './db/client.ts'
+import { systemClock, type Clock } from './domain/clock.ts'
+import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
+import { loggerOptions } from './logger.ts'
+import { dbPlugin } from './plugins/db.ts'
+import { graphqlPlugin } from './plugins/graphql.ts'
+import { servicesPlugin } from './plugins/services.ts'
+import { healthRoutes } from './routes/health.ts'
+
+export interface BuildOptions {
+  /** An already-open database (tests share one per file); otherwise opened from config. */
+  database?: Database
+  clock?: Clock
+  /** Override the pino logger (tests capture log lines with a stream). */
+  loggerInstance?: import('fastify').FastifyBaseLogger
+}
+
+export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(config) }),
+    // Request ids are ours: a client-sent x-request-id is not trusted (it could forge log links).
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: config.trustProxy,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true
+  }) as unknown as FastifyInstance
+
+  app.addHook('onRequest', async (req, reply) => { reply.header('x-request-id', req.id) })
+
+  // REST routes outside /graphql answer errors in one shape with a code from errors.ts.
+  app.setErrorHandler(async (error: FastifyError | AppError, req, reply) => {
+    const code = error instanceof AppError ? error.code : isErrorCode((error as FastifyError).code) ? (error as FastifyError).code as keyof typeof ERROR_CODES : undefined
+    const status = error instanceof AppError ? error.statusCode : (error.statusCode ?? 500)
+    if (status >= 500) req.log.error({ err: error }, 'unexpected error')
+    return reply.code(status).send({
+      error: {
+        code: code ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT'),
+        message: status >= 500 ? ERROR_CODES.INTERNAL_SERVER_ERROR.userMessage : error.message,
+        requestId: req.id
+      }
+    })
+  })
+  app.setNotFoundHandler(async (req, reply) =>
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `Route ${req.method} ${req.url.split('?')[0]} not found`, requestId: req.id } }))
+
+  await app.register(dbPlugin, { config, database: opts.database })
+  await app.register(servicesPlugin, { config, clock: opts.clock ?? systemClock })
+  await app.register(healthRoutes)
+  await app.register(graphqlPlugin, { config })
+  return app
+}

@@ -1,0 +1,218 @@
+/**
+ * The one place that reads the environment. `loadConfig` parses every variable once,
+ * collects every problem, and throws a single ConfigError naming all bad variables.
+ * Every variable here is documented in README.md's configuration table.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { join, resolve } from 'node:path'
+
+export type NodeEnv = 'development' | 'production' | 'test'
+
+export interface Config {
+  nodeEnv: NodeEnv
+  host: string
+  port: number
+  logLevel: string
+  trustProxy: boolean
+  shutdownGraceMs: number
+  requestTimeoutMs: number
+  database:
+    | { kind: 'pglite'; dataDir: string; migrateOnStart: true }
+    | { kind: 'postgres'; url: string; poolSize: number; migrateOnStart: boolean }
+  /** Where embedded-mode files live (PGlite store, generated dev secrets). */
+  dataDir: string
+  redisUrl: string | undefined
+  jwt: {
+    /** HS256 secret; undefined when a JWKS URL is used instead. */
+    secret: Uint8Array | undefined
+    /** Whether the secret was generated into dataDir for local use (warned at boot). */
+    secretGenerated: boolean
+    jwksUrl: string | undefined
+    issuer: string | undefined
+    audience: string | undefined
+    teamClaim: string
+  }
+  apiKeys: {
+    /** How long a verified key stays in the in-process cache; bounds revocation delay on other instances. */
+    cacheTtlMs: number
+    defaultExpiryDays: number
+    usageFlushMs: number
+  }
+  rateLimit: {
+    defaultRequests: number
+    defaultWindowMs: number
+    /** Failed authentications allowed per IP per minute before 429, checked before any database lookup. */
+    authFailuresPerMinute: number
+  }
+  graphql: {
+    maxDepth: number
+    maxCost: number
+    maxAliases: number
+    maxTokens: number
+    bodyLimit: number
+    defaultPageSize: number
+    maxPageSize: number
+    introspection: boolean
+    graphiql: boolean
+  }
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor (problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+/** Collects problems while reading typed values, so every bad variable is reported at once. */
+class EnvReader {
+  readonly problems: string[] = []
+  readonly env: Env
+  constructor (env: Env) { this.env = env }
+
+  str (name: string, fallback?: string): string | undefined {
+    const v = this.env[name]
+    return v === undefined || v === '' ? fallback : v
+  }
+
+  int (name: string, fallback: number, min: number, max: number): number {
+    const raw = this.str(name)
+    if (raw === undefined) return fallback
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`)
+      return fallback
+    }
+    return n
+  }
+
+  bool (name: string, fallback: boolean): boolean {
+    const raw = this.str(name)
+    if (raw === undefined) return fallback
+    if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true
+    if (['false', '0', 'no'].includes(raw.toLowerCase())) return false
+    this.problems.push(`${name} must be true or false (got "${raw}")`)
+    return fallback
+  }
+
+  oneOf<T extends string> (name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.str(name)
+    if (raw === undefined) return fallback
+    if ((allowed as readonly string[]).includes(raw)) return raw as T
+    this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`)
+    return fallback
+  }
+
+  url (name: string, protocols: string[]): string | undefined {
+    const raw = this.str(name)
+    if (raw === undefined) return undefined
+    try {
+      const u = new URL(raw)
+      if (!protocols.includes(u.protocol)) throw new Error('protocol')
+      return raw
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL`)
+      return undefined
+    }
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export function loadConfig (env: Env = process.env): Config {
+  const r = new EnvReader(env)
+  const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
+  const production = nodeEnv === 'production'
+  const dataDir = resolve(r.str('DATA_DIR', './data')!)
+
+  const databaseUrl = r.url('DATABASE_URL', ['postgres:', 'postgresql:'])
+  const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 100)
+  const migrateOnStart = r.bool('MIGRATE_ON_START', false)
+  const database: Config['database'] = databaseUrl !== undefined
+    ? { kind: 'postgres', url: databaseUrl, poolSize, migrateOnStart }
+    : { kind: 'pglite', dataDir: join(dataDir, 'pglite'), migrateOnStart: true }
+
+  const jwtSecretRaw = r.str('JWT_SECRET')
+  const jwksUrl = r.url('JWT_JWKS_URL', ['https:', 'http:'])
+  let secret: Uint8Array | undefined
+  let secretGenerated = false
+  if (jwtSecretRaw !== undefined) {
+    if (jwtSecretRaw.length < 32) r.problems.push('JWT_SECRET must be at least 32 characters')
+    else secret = new TextEncoder().encode(jwtSecretRaw)
+  } else if (jwksUrl === undefined && r.str('JWT_JWKS_URL') === undefined) {
+    if (production) {
+      r.problems.push('JWT_SECRET or JWT_JWKS_URL is required when NODE_ENV=production')
+    } else {
+      secret = new TextEncoder().encode(localSecret(dataDir, 'jwt-secret'))
+      secretGenerated = true
+    }
+  }
+  if (jwksUrl !== undefined && (r.str('JWT_ISSUER') === undefined || r.str('JWT_AUDIENCE') === undefined)) {
+    r.problems.push('JWT_ISSUER and JWT_AUDIENCE are required with JWT_JWKS_URL')
+  }
+
+  const cacheTtlMs = r.int('API_KEY_CACHE_TTL_MS', 4000, 0, 5000)
+  const maxPageSize = r.int('GRAPHQL_MAX_PAGE_SIZE', 100, 1, 1000)
+
+  const config: Config = {
+    nodeEnv,
+    host: r.str('HOST', '127.0.0.1')!,
+    port: r.int('PORT', 3000, 0, 65535),
+    logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
+    trustProxy: r.bool('TRUST_PROXY', false),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 100, 60_000),
+    requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    database,
+    dataDir,
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    jwt: {
+      secret,
+      secretGenerated,
+      jwksUrl,
+      issuer: r.str('JWT_ISSUER'),
+      audience: r.str('JWT_AUDIENCE'),
+      teamClaim: r.str('JWT_TEAM_CLAIM', 'team_id')!
+    },
+    apiKeys: {
+      cacheTtlMs,
+      defaultExpiryDays: r.int('API_KEY_DEFAULT_EXPIRY_DAYS', 90, 1, 3650),
+      usageFlushMs: r.int('API_KEY_USAGE_FLUSH_MS', 2000, 50, 60_000)
+    },
+    rateLimit: {
+      defaultRequests: r.int('RATE_LIMIT_REQUESTS', 1000, 1, 10_000_000),
+      defaultWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+      authFailuresPerMinute: r.int('AUTH_FAILURES_PER_MINUTE', 100, 1, 100_000)
+    },
+    graphql: {
+      maxDepth: r.int('GRAPHQL_MAX_DEPTH', 10, 2, 50),
+      maxCost: r.int('GRAPHQL_MAX_COST', 5000, 10, 1_000_000),
+      maxAliases: r.int('GRAPHQL_MAX_ALIASES', 15, 1, 1000),
+      maxTokens: r.int('GRAPHQL_MAX_TOKENS', 2000, 100, 100_000),
+      bodyLimit: r.int('GRAPHQL_BODY_LIMIT', 256 * 1024, 1024, 10 * 1024 * 1024),
+      defaultPageSize: Math.min(r.int('GRAPHQL_DEFAULT_PAGE_SIZE', 20, 1, 1000), maxPageSize),
+      maxPageSize,
+      introspection: r.bool('GRAPHQL_INTROSPECTION', !production),
+      graphiql: r.bool('GRAPHQL_GRAPHIQL', !production)
+    }
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems)
+  return config
+}
+
+/**
+ * A secret generated once into the data directory for local development, so `npm start`
+ * needs no set-up. Never used in production (loadConfig refuses to start there instead).
+ */
+function localSecret (dataDir: string, name: string): string {
+  const file = join(dataDir, name)
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(dataDir, { recursive: true })
+  const value = randomBytes(32).toString('base64url')
+  writeFileSync(file, value + '\n', { mode: 0o600 })
+  return value
+}

@@ -1,0 +1,53 @@
+/**
+ * Turns a presented credential into a Principal. API keys are recognised by their `sb_`
+ * prefix; anything else is treated as a JWT. Every failure is the same `undefined`, so the
+ * HTTP layer answers unknown, malformed, expired, disabled and revoked alike.
+ */
+import type { Clock } from '../clock.ts'
+import type { ApiKeyVerifier } from '../api-keys/api-key-verifier.ts'
+import type { UsageRecorder } from '../api-keys/usage-recorder.ts'
+import { looksLikeApiKey } from '../api-keys/api-key-format.ts'
+import type { JwtVerifier } from './jwt-verifier.ts'
+import type { Principal } from './principal.ts'
+
+export interface TeamDirectory { exists(teamId: string): Promise<boolean> }
+
+export type AuthOutcome = { ok: true, principal: Principal } | { ok: false, malformed: boolean }
+
+export class Authenticator {
+  readonly #keys: ApiKeyVerifier
+  readonly #jwt: JwtVerifier
+  readonly #usage: UsageRecorder
+  readonly #teams: TeamDirectory
+  readonly #clock: Clock
+
+  constructor (deps: { keys: ApiKeyVerifier, jwt: JwtVerifier, usage: UsageRecorder, teams: TeamDirectory, clock: Clock }) {
+    this.#keys = deps.keys
+    this.#jwt = deps.jwt
+    this.#usage = deps.usage
+    this.#teams = deps.teams
+    this.#clock = deps.clock
+  }
+
+  async authenticate (credential: string): Promise<AuthOutcome> {
+    if (looksLikeApiKey(credential)) {
+      const v = await this.#keys.verify(credential)
+      if (!v.ok) return { ok: false, malformed: v.reason === 'MALFORMED' }
+      this.#usage.record(v.key.id, this.#clock.now())
+      const { rateLimitRequests: requests, rateLimitWindowMs: windowMs } = v.key
+      return {
+        ok: true,
+        principal: {
+          kind: 'api_key',
+          teamId: v.key.teamId,
+          apiKeyId: v.key.id,
+          scopes: v.key.scopes,
+          rateLimit: requests !== null && windowMs !== null ? { requests, windowMs } : undefined
+        }
+      }
+    }
+    const principal = await this.#jwt.verify(credential)
+    if (principal === undefined || !(await this.#teams.exists(principal.teamId))) return { ok: false, malformed: false }
+    return { ok: true, principal }
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Per-team GraphQL limits, never above the server's maxima. Read on every request, so the
+ * effective policy is cached in-process for a few seconds (like API keys: a change made on
+ * another instance applies within `ttlMs`; the instance that makes it applies it at once).
+ */
+import { eq } from 'drizzle-orm'
+import { graphqlPolicies } from '../../db/schema.ts'
+import type { Db } from '../../db/client.ts'
+import { badInput } from '../../errors.ts'
+import { recordAudit } from '../audit/audit.ts'
+import { actorOf, type Principal } from '../auth/principal.ts'
+import { fail, ok, type Result } from '../result.ts'
+
+export interface GraphqlPolicy { depthLimit: number, costLimit: number, introspection: boolean }
+export interface PolicyMaxima { maxDepth: number, maxCost: number, introspection: boolean }
+
+export class GraphqlPolicyService {
+  readonly #db: Db
+  readonly #max: PolicyMaxima
+  readonly #ttlMs: number
+  readonly #cache = new Map<string, { policy: GraphqlPolicy, at: number }>()
+
+  constructor (deps: { db: Db, maxima: PolicyMaxima, ttlMs: number }) {
+    this.#db = deps.db
+    this.#max = deps.maxima
+    this.#ttlMs = deps.ttlMs
+  }
+
+  get maxima (): PolicyMaxima { return this.#max }
+
+  async effective (teamId: string): Promise<GraphqlPolicy> {
+    const hit = this.#cache.get(teamId)
+    if (hit !== undefined && Date.now() - hit.at < this.#ttlMs) return hit.policy
+    const [row] = await this.#db.select().from(graphqlPolicies).where(eq(graphqlPolicies.teamId, teamId)).limit(1)
+    const policy = this.#clamp(row ?? { depthLimit: this.#max.maxDepth, costLimit: this.#max.maxCost, introspection: true })
+    if (this.#cache.size > 10_000) this.#cache.clear()
+    this.#cache.set(teamId, { policy, at: Date.now() })
+    return policy
+  }
+
+  async update (p: Principal, input: Partial<GraphqlPolicy>, requestId?: string): Promise<Result<GraphqlPolicy>> {
+    const current = await this.effective(p.teamId)
+    const next = { ...current, ...Object.fromEntries(Object.entries(input).filter(([, v]) => v != null)) } as GraphqlPolicy
+    if (!Number.isInteger(next.depthLimit) || next.depthLimit < 1 || next.depthLimit > this.#max.maxDepth) {
+      return fail(badInput(`depthLimit must be between 1 and ${this.#max.maxDepth}`, { field: 'depthLimit' }))
+    }
+    if (!Number.isInteger(next.costLimit) || next.costLimit < 1 || next.costLimit > this.#max.maxCost) {
+      return fail(badInput(`costLimit must be between 1 and ${this.#max.maxCost}`, { field: 'costLimit' }))
+    }
+    const actor = actorOf(p)
+    await this.#db.transaction(async (tx) => {
+      const values = { ...next, updatedBy: actor.label, updatedAt: new Date() }
+      await tx.insert(graphqlPolicies).values({ teamId: p.teamId, ...values })
+        .onConflictDoUpdate({ target: graphqlPolicies.teamId, set: values })
+      await recordAudit(tx, { teamId: p.teamId, actor, action: 'graphql_policy.updated', target: { type: 'team', id: p.teamId }, metadata: { before: current, after: next }, requestId })
+    })
+    this.#cache.delete(p.teamId)
+    return ok(this.#clamp(next))
+  }
+
+  #clamp (p: GraphqlPolicy): GraphqlPolicy {
+    return {
+      depthLimit: Math.min(p.depthLimit, this.#max.maxDepth),
+      costLimit: Math.min(p.costLimit, this.#max.maxCost),
+      introspection: p.introspection && this.#max.introspection
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The composition root of the domain: builds every service with its dependencies passed in,
+ * and decorates `app.services`. Nothing in src/domain reaches for a singleton.
+ */
+import fp from 'fastify-plugin'
+import type { Config } from '../config.ts'
+import type { Clock } from '../domain/clock.ts'
+import { ApiKeyVerifier } from '../domain/api-keys/api-key-verifier.ts'
+import { ApiKeyService } from '../domain/api-keys/api-key.service.ts'
+import { UsageRecorder } from '../domain/api-keys/usage-recorder.ts'
+import { Authenticator } from '../domain/auth/authenticator.ts'
+import { JwtVerifier } from '../domain/auth/jwt-verifier.ts'
+import { CachedTeamDirectory } from '../domain/auth/team-directory.ts'
+import { GraphqlPolicyService } from '../domain/graphql-policy/graphql-policy.service.ts'
+import { TeamService } from '../domain/teams/team.service.ts'
+
+export interface Services {
+  teams: TeamService
+  apiKeys: ApiKeyService
+  keyVerifier: ApiKeyVerifier
+  usage: UsageRecorder
+  authenticator: Authenticator
+  policies: GraphqlPolicyService
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { services: Services }
+}
+
+export interface ServicesPluginOptions { config: Config, clock: Clock }
+
+export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, clock }) => {
+  const db = app.database.db
+  const teams = new TeamService({ db })
+  const keyVerifier = new ApiKeyVerifier({ db, clock, ttlMs: config.apiKeys.cacheTtlMs })
+  const usage = new UsageRecorder({ db, log: app.log, flushMs: config.apiKeys.usageFlushMs })
+  const services: Services = {
+    teams,
+    keyVerifier,
+    usage,
+    apiKeys: new ApiKeyService({ db, clock, verifier: keyVerifier, pages: config.graphql, defaultExpiryDays: config.apiKeys.defaultExpiryDays }),
+    authenticator: new Authenticator({
+      keys: keyVerifier,
+      jwt: new JwtVerifier(config.jwt),
+      usage,
+      teams: new CachedTeamDirectory({ teams, ttlMs: 60_000 }),
+      clock
+    }),
+    policies: new GraphqlPolicyService({
+      db,
+      maxima: { maxDepth: config.graphql.maxDepth, maxCost: config.graphql.maxCost, introspection: config.graphql.introspection },
+      ttlMs: config.apiKeys.cacheTtlMs
+    })
+  }
+  app.decorate('services', services)
+  app.addHook('onClose', async () => { await usage.close() })
+}, { name: 'switchboard-services', fastify: '5.x', dependencies: ['switchboard-db'] })
