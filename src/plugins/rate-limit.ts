@@ -58,7 +58,8 @@ export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) =>
 
   const peek = app.createRateLimit()
   app.decorate('rateLimitRemaining', async (principal: Principal) => {
-    const s = await peek({ principal, ip: '' } as unknown as FastifyRequest, { increment: false })
+    // The limiter only reads these fields of a request: the principal (key, max, window) and the route config.
+    const s = await peek({ principal, ip: '', routeOptions: { config: {} } } as unknown as FastifyRequest, { increment: false })
     return s.isAllowed ? null : s.remaining
   })
 

@@ -1,0 +1,232 @@
+import t from 'tap'
+import { sql } from 'drizzle-orm'
+import { build, testClock } from '../helper.ts'
+import { randomId, runSecurityCases } from '../security-cases.ts'
+
+const clock = testClock()
+const app = await build(t, { clock, env: { API_KEY_USAGE_FLUSH_MS: '60000' } })
+const { gql, seedTeam, keyWith } = app
+
+const KEY_FIELDS = 'id name prefix scopes rateLimit { requests windowMs } expiresAt lastUsedAt usageCount enabled createdAt revokedAt createdBy'
+const CREATE = `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { ${KEY_FIELDS} } } }`
+
+/** Every table's rows as text: what `pg_dump | grep` would see. */
+async function dump (): Promise<string> {
+  const rows = await app.database.rows<{ d: string }>(sql`
+    select coalesce(string_agg(x, E'\n'), '') as d from (
+      select to_jsonb(a)::text as x from api_keys a
+      union all select to_jsonb(e)::text from audit_events e
+      union all select to_jsonb(o)::text from outbox_events o) s`)
+  return rows[0]!.d
+}
+
+t.test('createApiKey: the secret is returned once and never stored', async (t) => {
+  const { adminKey } = await seedTeam('create')
+  const res = await gql(CREATE, { auth: adminKey, variables: { input: { name: ' deploy bot ', scopes: ['keys:read', 'logs:read'], rateLimit: { requests: 50, windowMs: 60000 } } } })
+  t.equal(res.status, 200)
+  const { secret, apiKey } = res.body.data!.createApiKey
+  t.match(secret, /^sb_live_[0-9A-Za-z]{49}$/)
+  t.equal(apiKey.prefix, secret.slice(0, 12))
+  t.equal(apiKey.name, 'deploy bot')
+  t.same(apiKey.scopes, ['keys:read', 'logs:read'])
+  t.same(apiKey.rateLimit, { requests: 50, windowMs: 60000 })
+  t.equal(apiKey.usageCount, 0)
+  t.equal(apiKey.enabled, true)
+  t.match(apiKey.createdBy, /^key:/)
+  const days = (Date.parse(apiKey.expiresAt) - clock.now().getTime()) / 86_400_000
+  t.ok(days > 89.9 && days <= 90, 'default expiry is 90 days')
+
+  const stored = await dump()
+  t.notOk(stored.includes(secret), 'plaintext key is in no table')
+  t.notOk(stored.includes(secret.slice(12)), 'not even the secret part')
+  t.ok(stored.includes('api_key.created'), 'creation is audited')
+
+  const listed = await gql(`{ apiKeys { nodes { ${KEY_FIELDS} } } }`, { auth: adminKey })
+  t.notOk(JSON.stringify(listed.body).includes(secret), 'listing never shows the secret')
+  const schema = JSON.stringify(listed.body)
+  t.notOk(/hash/i.test(schema), 'no hash field is exposed')
+
+  const works = await gql('{ viewer { scopes } }', { auth: secret })
+  t.same(works.body.data?.viewer.scopes, ['keys:read', 'logs:read'], 'the new key authenticates')
+})
+
+t.test('createApiKey: bad input is BAD_USER_INPUT and writes nothing', async (t) => {
+  const { adminKey } = await seedTeam('bad-input')
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['empty name', { name: '  ', scopes: ['keys:read'] }],
+    ['unknown scope', { name: 'x', scopes: ['keys:read', 'root:all'] }],
+    ['no scopes', { name: 'x', scopes: [] }],
+    ['past expiry', { name: 'x', scopes: ['keys:read'], expiresAt: new Date(clock.now().getTime() - 1000).toISOString() }],
+    ['bad rate limit', { name: 'x', scopes: ['keys:read'], rateLimit: { requests: 0, windowMs: 1000 } }],
+    ['malformed date', { name: 'x', scopes: ['keys:read'], expiresAt: 'tomorrow' }]
+  ]
+  const before = await dump()
+  for (const [label, input] of cases) {
+    const res = await gql(CREATE, { auth: adminKey, variables: { input } })
+    t.equal(res.status, 400, `${label} → 400`)
+    t.equal(res.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT', label)
+    t.ok(res.body.errors?.[0]?.extensions.requestId, 'error carries the request id')
+  }
+  t.equal(await dump(), before, 'no row written')
+})
+
+t.test('createApiKey: no escalation', async (t) => {
+  const { teamId } = await seedTeam('escalation')
+  const writer = await keyWith(teamId, ['keys:write', 'keys:read'])
+  const res = await gql(CREATE, { auth: writer.key, variables: { input: { name: 'more', scopes: ['admin:full'] } } })
+  t.equal(res.status, 403)
+  t.equal(res.body.errors?.[0]?.extensions.code, 'FORBIDDEN')
+  const ok = await gql(CREATE, { auth: writer.key, variables: { input: { name: 'same', scopes: ['keys:read'] } } })
+  t.equal(ok.status, 200, 'granting a held scope is allowed')
+
+  const admin = await keyWith(teamId, ['admin:full'])
+  const rotate = await gql('mutation($id: ID!) { rotateApiKey(id: $id) { secret } }', { auth: writer.key, variables: { id: admin.id } })
+  t.equal(rotate.body.errors?.[0]?.extensions.code, 'FORBIDDEN', 'cannot rotate a more powerful key to obtain its secret')
+  const widen = await gql('mutation($id: ID!) { updateApiKey(id: $id, input: { scopes: ["admin:full"] }) { id } }', { auth: writer.key, variables: { id: ok.body.data!.createApiKey.apiKey.id } })
+  t.equal(widen.body.errors?.[0]?.extensions.code, 'FORBIDDEN', 'cannot widen a key beyond own scopes')
+})
+
+t.test('apiKeys: cursor pagination covers every key once, newest first', async (t) => {
+  const { teamId, adminKey } = await seedTeam('paging')
+  for (let i = 0; i < 6; i++) await keyWith(teamId, ['keys:read'])
+  const seen: string[] = []
+  let after: string | null = null
+  let pages = 0
+  let total = 0
+  do {
+    const res = await gql('query($after: String) { apiKeys(first: 3, after: $after) { totalCount nodes { id createdAt } pageInfo { hasNextPage endCursor } } }', { auth: adminKey, variables: { after } })
+    const conn = res.body.data!.apiKeys
+    total = conn.totalCount
+    seen.push(...conn.nodes.map((n: { id: string }) => n.id))
+    after = conn.pageInfo.hasNextPage ? conn.pageInfo.endCursor : null
+    pages++
+  } while (after !== null && pages < 10)
+  t.equal(total, 7, 'six keys plus the admin key')
+  t.equal(seen.length, 7)
+  t.equal(new Set(seen).size, 7, 'no duplicates')
+  t.equal(pages, 3)
+  t.same([...seen].sort().reverse(), seen, 'newest first (ids are time-ordered)')
+
+  const badCursor = await gql('{ apiKeys(after: "not-a-cursor") { totalCount } }', { auth: adminKey })
+  t.equal(badCursor.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  const tooMany = await gql('{ apiKeys(first: 101) { totalCount } }', { auth: adminKey })
+  t.equal(tooMany.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+})
+
+t.test('apiKey: one key by id', async (t) => {
+  const { teamId, adminKey } = await seedTeam('get')
+  const k = await keyWith(teamId, ['sync:read'])
+  const res = await gql('query($id: ID!) { apiKey(id: $id) { id scopes } }', { auth: adminKey, variables: { id: k.id } })
+  t.same(res.body.data?.apiKey, { id: k.id, scopes: ['sync:read'] })
+  const missing = await gql('query($id: ID!) { apiKey(id: $id) { id } }', { auth: adminKey, variables: { id: 'not-a-uuid' } })
+  t.equal(missing.body.errors?.[0]?.extensions.code, 'NOT_FOUND', 'a malformed id is simply not found')
+})
+
+t.test('updateApiKey: rename, disable, change limit', async (t) => {
+  const { teamId, adminKey } = await seedTeam('update')
+  const k = await keyWith(teamId, ['keys:read'])
+  const UPDATE = 'mutation($id: ID!, $input: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $input) { name enabled rateLimit { requests windowMs } scopes } }'
+  const res = await gql(UPDATE, { auth: adminKey, variables: { id: k.id, input: { name: 'renamed', rateLimit: { requests: 5, windowMs: 1000 } } } })
+  t.same(res.body.data?.updateApiKey, { name: 'renamed', enabled: true, rateLimit: { requests: 5, windowMs: 1000 }, scopes: ['keys:read'] })
+  t.equal((await gql('{ viewer { scopes } }', { auth: k.key })).status, 200)
+  const off = await gql(UPDATE, { auth: adminKey, variables: { id: k.id, input: { enabled: false } } })
+  t.equal(off.body.data?.updateApiKey.enabled, false)
+  t.equal((await gql('{ viewer { scopes } }', { auth: k.key })).status, 401, 'a disabled key stops working at once on this instance')
+  const bad = await gql(UPDATE, { auth: adminKey, variables: { id: k.id, input: { name: '' } } })
+  t.equal(bad.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  const reset = await gql(UPDATE, { auth: adminKey, variables: { id: k.id, input: { enabled: true, rateLimit: null } } })
+  t.equal(reset.body.data?.updateApiKey.rateLimit, null, 'rateLimit: null falls back to the default')
+})
+
+t.test('rotateApiKey: the old key works during the grace period, then stops', async (t) => {
+  const { teamId, adminKey } = await seedTeam('rotate')
+  const old = await keyWith(teamId, ['keys:read', 'logs:read'])
+  const res = await gql('mutation($id: ID!) { rotateApiKey(id: $id, gracePeriodSeconds: 60) { secret apiKey { id scopes name } } }', { auth: adminKey, variables: { id: old.id } })
+  t.equal(res.status, 200)
+  const fresh = res.body.data!.rotateApiKey
+  t.not(fresh.apiKey.id, old.id)
+  t.same(fresh.apiKey.scopes, ['keys:read', 'logs:read'], 'same scopes')
+  t.equal((await gql('{ viewer { scopes } }', { auth: old.key })).status, 200, 'old key still works in the grace period')
+  t.equal((await gql('{ viewer { scopes } }', { auth: fresh.secret })).status, 200, 'new key works')
+  clock.advance(61_000)
+  t.equal((await gql('{ viewer { scopes } }', { auth: old.key })).status, 401, 'old key stops after the grace period')
+  t.equal((await gql('{ viewer { scopes } }', { auth: fresh.secret })).status, 200, 'new key keeps working')
+  const badGrace = await gql('mutation($id: ID!) { rotateApiKey(id: $id, gracePeriodSeconds: -1) { secret } }', { auth: adminKey, variables: { id: fresh.apiKey.id } })
+  t.equal(badGrace.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+})
+
+t.test('revokeApiKey: stops the key at once and is audited', async (t) => {
+  const { teamId, adminKey } = await seedTeam('revoke')
+  const k = await keyWith(teamId, ['keys:read'])
+  t.equal((await gql('{ viewer { scopes } }', { auth: k.key })).status, 200)
+  const res = await gql('mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt enabled } }', { auth: adminKey, variables: { id: k.id } })
+  t.ok(res.body.data?.revokeApiKey.revokedAt)
+  t.equal(res.body.data?.revokeApiKey.enabled, false)
+  t.equal((await gql('{ viewer { scopes } }', { auth: k.key })).status, 401, 'revoked key is refused immediately (cache dropped)')
+  const audit = await app.database.rows<{ n: number }>(sql`select count(*)::int as n from audit_events where action = 'api_key.revoked' and target_id = ${k.id}`)
+  t.equal(audit[0]!.n, 1)
+  const rotate = await gql('mutation($id: ID!) { rotateApiKey(id: $id) { secret } }', { auth: adminKey, variables: { id: k.id } })
+  t.equal(rotate.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT', 'a revoked key cannot be rotated')
+})
+
+t.test('verifyApiKey: reports validity for own keys only', async (t) => {
+  const { teamId, adminKey } = await seedTeam('verify')
+  const k = await keyWith(teamId, ['keys:read'], { rateLimit: { requests: 10, windowMs: 60_000 } })
+  await gql('{ viewer { scopes } }', { auth: k.key })
+  const VERIFY = 'mutation($key: String!) { verifyApiKey(key: $key) { valid reason keyId scopes expiresAt remaining } }'
+  const good = await gql(VERIFY, { auth: adminKey, variables: { key: k.key } })
+  t.match(good.body.data?.verifyApiKey, { valid: true, reason: null, keyId: k.id, scopes: ['keys:read'] })
+  t.equal(good.body.data?.verifyApiKey.remaining, 9, 'one request of ten used')
+  const mistyped = k.key.slice(0, -1) + (k.key.endsWith('a') ? 'b' : 'a')
+  t.match((await gql(VERIFY, { auth: adminKey, variables: { key: mistyped } })).body.data?.verifyApiKey, { valid: false, reason: 'MALFORMED' })
+  const other = await seedTeam('verify-other')
+  t.match((await gql(VERIFY, { auth: adminKey, variables: { key: other.adminKey } })).body.data?.verifyApiKey, { valid: false, reason: 'NOT_FOUND', keyId: null }, "another team's key is not found")
+  await gql('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { auth: adminKey, variables: { id: k.id } })
+  t.match((await gql(VERIFY, { auth: adminKey, variables: { key: k.key } })).body.data?.verifyApiKey, { valid: false, reason: 'REVOKED' })
+})
+
+t.test('usageCount and lastUsedAt are batched, not written per request', async (t) => {
+  const { teamId } = await seedTeam('usage')
+  const k = await keyWith(teamId, ['keys:read'])
+  for (let i = 0; i < 5; i++) await gql('{ viewer { scopes } }', { auth: k.key })
+  const before = await app.database.rows<{ usage_count: number }>(sql`select usage_count::int from api_keys where id = ${k.id}`)
+  t.equal(before[0]!.usage_count, 0, 'nothing written on the request path')
+  await app.app.services.usage.flush()
+  const after = await app.database.rows<{ usage_count: number, last_used_at: unknown }>(sql`select usage_count::int, last_used_at from api_keys where id = ${k.id}`)
+  t.equal(after[0]!.usage_count, 5, 'one flush writes all five uses')
+  t.ok(after[0]!.last_used_at, 'lastUsedAt set')
+})
+
+await runSecurityCases(t, app, [
+  { name: 'apiKeys', scope: 'keys:read', query: '{ apiKeys { totalCount } }' },
+  {
+    name: 'apiKey',
+    scope: 'keys:read',
+    query: 'query($id: ID!) { apiKey(id: $id) { id } }',
+    variables: (own) => ({ id: own.keyId }),
+    crossTeam: { foreign: (other) => ({ id: other.keyId }), missing: () => ({ id: randomId() }) }
+  },
+  { name: 'createApiKey', scope: 'keys:write', query: 'mutation { createApiKey(input: { name: "x", scopes: ["sync:read"] }) { secret } }' },
+  {
+    name: 'updateApiKey',
+    scope: 'keys:write',
+    query: 'mutation($id: ID!) { updateApiKey(id: $id, input: { name: "changed" }) { id } }',
+    variables: (own) => ({ id: own.keyId }),
+    crossTeam: { foreign: (other) => ({ id: other.keyId }), missing: () => ({ id: randomId() }) }
+  },
+  {
+    name: 'rotateApiKey',
+    scope: 'keys:write',
+    query: 'mutation($id: ID!) { rotateApiKey(id: $id) { secret } }',
+    variables: (own) => ({ id: own.keyId }),
+    crossTeam: { foreign: (other) => ({ id: other.keyId }), missing: () => ({ id: randomId() }) }
+  },
+  {
+    name: 'revokeApiKey',
+    scope: 'keys:write',
+    query: 'mutation($id: ID!) { revokeApiKey(id: $id) { id } }',
+    variables: (own) => ({ id: own.keyId }),
+    crossTeam: { foreign: (other) => ({ id: other.keyId }), missing: () => ({ id: randomId() }) }
+  },
+  { name: 'verifyApiKey', scope: 'keys:read', query: 'mutation { verifyApiKey(key: "sb_live_x") { valid } }' }
+])
