@@ -56,6 +56,54 @@ export interface Config {
     introspection: boolean
     graphiql: boolean
   }
+  /** Token vault keyring, newest key first (ENCRYPTION_KEYS or a generated dev key file). */
+  encryption: {
+    keys: Array<{ version: number, key: Buffer }>
+    /** True when the key was generated into dataDir for local use (warned at boot). */
+    generated: boolean
+  }
+  integrations: IntegrationsConfig
+  requestLog: RequestLogConfig
+  jobs: {
+    /** Start pg-boss (background jobs, schedules). Off by default under NODE_ENV=test. */
+    enabled: boolean
+    pollingIntervalSeconds: number
+  }
+  metrics: {
+    /** Bearer token GET /metrics requires; undefined = the endpoint is not served. */
+    token: string | undefined
+  }
+}
+
+/** The request-log writer (inbound and outbound call rows) and its retention. */
+export interface RequestLogConfig {
+  /** Write request_logs rows (metrics are kept either way). */
+  enabled: boolean
+  retentionDays: number
+  /** Flush the buffer at least this often… */
+  flushMs: number
+  /** …or as soon as this many rows are waiting; also the rows per INSERT/COPY. */
+  batchSize: number
+  /** Rows kept in memory while the database is slow or down; beyond it rows are dropped and counted. */
+  maxBuffer: number
+}
+
+/** Provider connections: OAuth apps, URL overrides, the callback base URL, refresh timing. */
+export interface IntegrationsConfig {
+  /** Public base URL of this server; the OAuth redirect URI is `${publicUrl}/oauth/callback/<provider>`. */
+  publicUrl: string
+  /** Allowed `redirectTo` targets of startOAuth: exact origins, or origin + path prefix. */
+  redirectAllowList: string[]
+  /** Per provider id: a base URL that replaces the origin of every provider URL, or one URL per name. */
+  providerUrlOverrides: Record<string, string | Record<string, string>>
+  /** Per provider id (from `<PROVIDER>_CLIENT_ID` / `_CLIENT_SECRET`): the deployment's OAuth app. */
+  providerApps: Record<string, { clientId: string, clientSecret: string | undefined }>
+  /** Per provider id (`<PROVIDER>_TOKEN_LIFETIME_SECONDS`): lifetime for token responses without expires_in. */
+  tokenLifetimes: Record<string, number>
+  stateTtlSeconds: number
+  refreshMarginSeconds: number
+  /** Upstream timeout for token, revoke and account calls. */
+  providerTimeoutMs: number
 }
 
 export class ConfigError extends Error {
@@ -159,6 +207,9 @@ export function loadConfig (env: Env = process.env): Config {
   const cacheTtlMs = r.int('API_KEY_CACHE_TTL_MS', 4000, 0, 5000)
   const maxPageSize = r.int('GRAPHQL_MAX_PAGE_SIZE', 100, 1, 1000)
 
+  const encryption = encryptionKeys(r, production, dataDir)
+  const integrations = integrationsConfig(r, env, production, r.int('PORT', 3000, 0, 65535))
+
   const config: Config = {
     nodeEnv,
     host: r.str('HOST', '127.0.0.1')!,
@@ -198,21 +249,126 @@ export function loadConfig (env: Env = process.env): Config {
       maxPageSize,
       introspection: r.bool('GRAPHQL_INTROSPECTION', !production),
       graphiql: r.bool('GRAPHQL_GRAPHIQL', !production)
-    }
+    },
+    encryption,
+    integrations,
+    requestLog: {
+      enabled: r.bool('REQUEST_LOG_ENABLED', true),
+      retentionDays: r.int('REQUEST_LOG_RETENTION_DAYS', 30, 1, 3650),
+      flushMs: r.int('REQUEST_LOG_FLUSH_MS', 250, 10, 60_000),
+      batchSize: r.int('REQUEST_LOG_BATCH_SIZE', 500, 1, 10_000),
+      maxBuffer: r.int('REQUEST_LOG_MAX_BUFFER', 50_000, 1, 10_000_000)
+    },
+    jobs: {
+      enabled: r.bool('JOBS_ENABLED', nodeEnv !== 'test'),
+      pollingIntervalSeconds: r.int('JOBS_POLL_INTERVAL_SECONDS', 2, 1, 300)
+    },
+    metrics: { token: metricsToken(r) }
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return config
 }
 
 /**
+ * ENCRYPTION_KEYS = `<version>:<base64 32 bytes>` entries, comma-separated, newest first
+ * (e.g. `2:…,1:…`): writes use the first, reads accept all. Without it production refuses to
+ * start; elsewhere a key is generated once into `<DATA_DIR>/encryption-key` (warned at boot).
+ */
+function encryptionKeys (r: EnvReader, production: boolean, dataDir: string): Config['encryption'] {
+  let raw = r.str('ENCRYPTION_KEYS')
+  let generated = false
+  if (raw === undefined) {
+    if (production) {
+      r.problems.push('ENCRYPTION_KEYS is required when NODE_ENV=production (generate one: node -e "console.log(\'1:\'+require(\'crypto\').randomBytes(32).toString(\'base64\'))")')
+      return { keys: [], generated: false }
+    }
+    raw = `1:${localSecret(dataDir, 'encryption-key', () => randomBytes(32).toString('base64'))}`
+    generated = true
+  }
+  const keys: Config['encryption']['keys'] = []
+  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    const m = /^(\d{1,6}):(.+)$/.exec(entry)
+    const key = m === null ? undefined : Buffer.from(m[2]!, 'base64')
+    if (m === null || key === undefined || key.length !== 32) {
+      r.problems.push('ENCRYPTION_KEYS entries must be <version>:<base64 of exactly 32 bytes>')
+      continue
+    }
+    const version = Number(m[1])
+    if (version < 1 || keys.some((k) => k.version === version)) r.problems.push(`ENCRYPTION_KEYS has a duplicate or zero version ${version}`)
+    keys.push({ version, key })
+  }
+  if (keys.length === 0 && !r.problems.some((p) => p.startsWith('ENCRYPTION_KEYS'))) r.problems.push('ENCRYPTION_KEYS holds no key')
+  return { keys, generated }
+}
+
+function integrationsConfig (r: EnvReader, env: Env, production: boolean, port: number): IntegrationsConfig {
+  const publicUrl = (r.url('PUBLIC_URL', ['https:', 'http:']) ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '')
+  const allowRaw = r.str('OAUTH_REDIRECT_ALLOWLIST')
+  const redirectAllowList: string[] = []
+  for (const entry of (allowRaw ?? (production ? '' : new URL(publicUrl).origin)).split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    try {
+      const u = new URL(entry)
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol')
+      if (production && u.protocol !== 'https:') r.problems.push(`OAUTH_REDIRECT_ALLOWLIST entry ${entry} must be https in production`)
+      redirectAllowList.push(u.pathname === '/' && !entry.endsWith('/') ? u.origin : u.origin + u.pathname)
+    } catch {
+      r.problems.push(`OAUTH_REDIRECT_ALLOWLIST entry "${entry}" is not an http(s) URL`)
+    }
+  }
+  let providerUrlOverrides: IntegrationsConfig['providerUrlOverrides'] = {}
+  const overridesRaw = r.str('PROVIDER_URL_OVERRIDES')
+  if (overridesRaw !== undefined) {
+    try {
+      const parsed = JSON.parse(overridesRaw) as unknown
+      const valid = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) &&
+        Object.values(parsed).every((v) => typeof v === 'string' || (typeof v === 'object' && v !== null && Object.values(v).every((u) => typeof u === 'string')))
+      if (!valid) throw new Error('shape')
+      providerUrlOverrides = parsed as IntegrationsConfig['providerUrlOverrides']
+    } catch {
+      r.problems.push('PROVIDER_URL_OVERRIDES must be JSON: {"<provider>": "<base url>" | {"<urlName>": "<url>"}}')
+    }
+  }
+  const providerApps: IntegrationsConfig['providerApps'] = {}
+  const tokenLifetimes: IntegrationsConfig['tokenLifetimes'] = {}
+  for (const name of Object.keys(env)) {
+    const app = /^([A-Z][A-Z0-9_]*)_CLIENT_ID$/.exec(name)
+    if (app !== null && r.str(name) !== undefined) {
+      providerApps[app[1]!.toLowerCase()] = { clientId: r.str(name)!, clientSecret: r.str(`${app[1]!}_CLIENT_SECRET`) }
+    }
+    const life = /^([A-Z][A-Z0-9_]*)_TOKEN_LIFETIME_SECONDS$/.exec(name)
+    if (life !== null) tokenLifetimes[life[1]!.toLowerCase()] = r.int(name, 7200, 60, 31_536_000)
+  }
+  return {
+    publicUrl,
+    redirectAllowList,
+    providerUrlOverrides,
+    providerApps,
+    tokenLifetimes,
+    stateTtlSeconds: r.int('OAUTH_STATE_TTL_SECONDS', 600, 60, 3600),
+    refreshMarginSeconds: r.int('TOKEN_REFRESH_MARGIN_SECONDS', 900, 60, 86_400),
+    providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 10_000, 100, 120_000)
+  }
+}
+
+/** METRICS_TOKEN: a bearer token long enough not to be guessed; unset = no /metrics endpoint. */
+function metricsToken (r: EnvReader): string | undefined {
+  const token = r.str('METRICS_TOKEN')
+  if (token !== undefined && token.length < 16) {
+    r.problems.push('METRICS_TOKEN must be at least 16 characters')
+    return undefined
+  }
+  return token
+}
+
+/**
  * A secret generated once into the data directory for local development, so `npm start`
  * needs no set-up. Never used in production (loadConfig refuses to start there instead).
  */
-function localSecret (dataDir: string, name: string): string {
+function localSecret (dataDir: string, name: string, generate = (): string => randomBytes(32).toString('base64url')): string {
   const file = join(dataDir, name)
   if (existsSync(file)) return readFileSync(file, 'utf8').trim()
   mkdirSync(dataDir, { recursive: true })
-  const value = randomBytes(32).toString('base64url')
+  const value = generate()
   writeFileSync(file, value + '\n', { mode: 0o600 })
   return value
 }

@@ -3,3 +3,5 @@
  * is declared. drizzle-kit reads this file (`npm run db:generate`) to generate migrations.
  */
 export * from './tables/core.ts'
+export * from './tables/integrations.ts'
+export * from './tables/request-logs.ts'
