@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import type { PGlite } from '@electric-sql/pglite'
 import * as schema from './schema.ts'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import type { Config } from '../config.ts'
@@ -26,6 +27,13 @@ export interface Database {
   migrationsCurrent(): Promise<boolean>
   /** Rows of a raw statement, whatever the driver's result shape. */
   rows<T = Record<string, unknown>>(query: ReturnType<typeof sql>): Promise<T[]>
+  /**
+   * Postgres only: the connection string, for parts that need a client of their own (pg-boss's
+   * pool, the request-log bulk writer: `drizzle(client)` changes the client it is given).
+   */
+  connectionString: string | undefined
+  /** PGlite only: the embedded instance, for adapters that must share its single connection. */
+  pglite: PGlite | undefined
   close(): Promise<void>
 }
 
@@ -45,6 +53,8 @@ async function openPostgres (url: string, poolSize: number): Promise<Database> {
     db,
     kind: 'postgres',
     rows,
+    connectionString: url,
+    pglite: undefined,
     async migrate () {
       // A dedicated single connection so the advisory lock and the migration share a session.
       const lockClient = postgres(url, { max: 1, onnotice: () => {} })
@@ -74,13 +84,15 @@ async function openPglite (dataDir: string): Promise<Database> {
       db,
       kind: 'pglite',
       rows,
+      connectionString: undefined,
+      pglite: client,
       async migrate () {
         const { migrate } = await import('drizzle-orm/pglite/migrator')
         await migrate(db as never, { migrationsFolder: MIGRATIONS_FOLDER })
       },
       migrationsCurrent: () => migrationsCurrent(rows),
       async close () {
-        try { await client.close() } finally { lock?.release() }
+        try { if (!client.closed) await client.close() } finally { lock?.release() }
       }
     }
   } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * One pass over the operation that will execute, measuring what the limits check:
- * - depth: longest field path (introspection fields excluded; they are gated separately);
+ * - depth: nesting below the root fields, counted like graphql-depth-limit (a root field is
+ *   depth 0, so `{ viewer { team { id } } }` has depth 2); introspection fields excluded;
  * - cost: every field costs 1; a field that takes `first` multiplies the cost of what it
  *   selects by its page size (the argument, a variable, or the default page size), so
  *   `apiKeys(first: 100) { nodes { id name } }` costs 1 + 100 × (1 + 2) = 301;
@@ -90,6 +91,6 @@ export function analyzeOperation (
   const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType()
   const [cost, depth] = walk(operation.selectionSet, root ?? undefined, new Set())
   shape.cost = cost
-  shape.depth = depth
+  shape.depth = Math.max(0, depth - 1)
   return shape
 }
