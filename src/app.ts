@@ -11,8 +11,12 @@ import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
 import { loggerOptions } from './logger.ts'
 import { dbPlugin } from './plugins/db.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
+import { jobsPlugin } from './plugins/jobs.ts'
+import { metricsPlugin } from './plugins/metrics.ts'
+import { requestLogPlugin } from './plugins/request-log.ts'
 import { servicesPlugin } from './plugins/services.ts'
 import { healthRoutes } from './routes/health.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 
 export interface BuildOptions {
   /** An already-open database (tests share one per file); otherwise opened from config. */
@@ -55,7 +59,12 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 
   await app.register(dbPlugin, { config, database: opts.database })
   await app.register(servicesPlugin, { config, clock: opts.clock ?? systemClock })
+  await app.register(metricsPlugin)
+  await app.register(jobsPlugin, { config })
+  // Before any route: its onResponse hook logs every call
+  await app.register(requestLogPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(healthRoutes)
+  await app.register(metricsRoutes, { token: config.metrics.token })
   await app.register(graphqlPlugin, { config })
   return app
 }

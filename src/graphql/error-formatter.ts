@@ -8,7 +8,7 @@ import { GraphQLError, type ExecutionResult } from 'graphql'
 import { AppError, ERROR_CODES, mostSevere, type ErrorCode } from '../errors.ts'
 
 interface FormatterContext {
-  reply?: { request: { id: string, log: { error(o: object, m?: string): void } }, header(k: string, v: string): unknown }
+  reply?: { request: { id: string, log: { error(o: object, m?: string): void }, errorCodes?: ErrorCode[] | undefined }, header(k: string, v: string): unknown }
 }
 
 interface FormattedError {
@@ -71,6 +71,8 @@ export function formatErrors (execution: ExecutionResult & { statusCode?: number
       })
     }
   }
+  // For the request log (plugins/request-log.ts): the codes this response carries.
+  if (reply !== undefined) reply.request.errorCodes = codes
   const data = execution.data
   const noData = data == null || Object.values(data).every((v) => v === null)
   // With data, GraphQL-over-HTTP says 200; without, the most severe error's own status.

@@ -6,6 +6,7 @@ import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import type { GraphQLSchema } from 'graphql'
 import { apiKeyResolvers } from './resolvers/api-keys.ts'
 import { baseResolvers } from './resolvers/base.ts'
+import { requestLogResolvers } from './resolvers/request-logs.ts'
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url))
 
@@ -18,6 +19,6 @@ export function loadTypeDefs (): string[] {
 export function buildSchema (): GraphQLSchema {
   return makeExecutableSchema({
     typeDefs: loadTypeDefs(),
-    resolvers: [{ DateTime: DateTimeResolver, JSON: JSONResolver }, baseResolvers, apiKeyResolvers]
+    resolvers: [{ DateTime: DateTimeResolver, JSON: JSONResolver }, baseResolvers, apiKeyResolvers, requestLogResolvers]
   })
 }

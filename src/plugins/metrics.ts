@@ -1,0 +1,70 @@
+/**
+ * Prometheus metrics (prom-client) in a registry of this app instance's own, so several apps in
+ * one process (tests) never collide. Other plugins feed the metrics through `app.metrics`:
+ * - request-log.ts: request counts and durations, writer queue depth, flushed and dropped rows,
+ *   outbound calls (every `app.requestLog.recordOutbound` counts one; do not count them again);
+ * - the OAuth token refresher (a later issue): `tokenRefreshes.inc({ provider, outcome })`.
+ * Served by routes/metrics.ts.
+ */
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface Metrics {
+  registry: Registry
+  /** Inbound requests by operation (bounded label set, see `operationLabel`) and HTTP status. */
+  requests: Counter<'operation' | 'status'>
+  requestDuration: Histogram<'operation' | 'status'>
+  logRowsFlushed: Counter
+  logRowsDropped: Counter<'reason'>
+  /** Outbound provider calls; `outcome` is `success` or the integration error type. */
+  outboundRequests: Counter<'provider' | 'outcome'>
+  outboundDuration: Histogram<'provider'>
+  /** OAuth token refreshes; `outcome` e.g. `success`, `invalid_grant`, `error`. */
+  tokenRefreshes: Counter<'provider' | 'outcome'>
+  /** Where the log-writer queue depth gauge reads from (set by the request-log plugin). */
+  setLogQueueDepthSource(source: () => number): void
+  /** A label value for an operation: the first MAX_OPERATIONS distinct ones, then `other`. */
+  operationLabel(operation: string): string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { metrics: Metrics }
+}
+
+/** Operation names come from clients: cap the label's cardinality so /metrics stays small. */
+const MAX_OPERATIONS = 200
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export function createMetrics (): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'switchboard_' })
+  let depthSource: () => number = () => 0
+  const operations = new Set<string>()
+  new Gauge({ // eslint-disable-line no-new -- lives in the registry, read on each scrape
+    name: 'switchboard_request_log_queue_depth',
+    help: 'Request-log rows waiting to be written',
+    registers: [registry],
+    collect () { this.set(depthSource()) }
+  })
+  return {
+    registry,
+    requests: new Counter({ name: 'switchboard_requests_total', help: 'Inbound requests by operation and HTTP status', labelNames: ['operation', 'status'], registers: [registry] }),
+    requestDuration: new Histogram({ name: 'switchboard_request_duration_seconds', help: 'Inbound request duration by operation and HTTP status', labelNames: ['operation', 'status'], buckets: DURATION_BUCKETS, registers: [registry] }),
+    logRowsFlushed: new Counter({ name: 'switchboard_request_log_rows_flushed_total', help: 'Request-log rows written to the database', registers: [registry] }),
+    logRowsDropped: new Counter({ name: 'switchboard_request_log_rows_dropped_total', help: 'Request-log rows dropped (buffer full while the database was slow or down, or left at shutdown)', labelNames: ['reason'], registers: [registry] }),
+    outboundRequests: new Counter({ name: 'switchboard_outbound_requests_total', help: 'Connector calls to providers by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
+    outboundDuration: new Histogram({ name: 'switchboard_outbound_request_duration_seconds', help: 'Connector call duration by provider', labelNames: ['provider'], buckets: DURATION_BUCKETS, registers: [registry] }),
+    tokenRefreshes: new Counter({ name: 'switchboard_token_refreshes_total', help: 'OAuth token refreshes by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
+    setLogQueueDepthSource (source) { depthSource = source },
+    operationLabel (operation) {
+      if (operations.has(operation)) return operation
+      if (operations.size >= MAX_OPERATIONS) return 'other'
+      operations.add(operation)
+      return operation
+    }
+  }
+}
+
+export const metricsPlugin = fp(async (app) => {
+  app.decorate('metrics', createMetrics())
+}, { name: 'switchboard-metrics', fastify: '5.x' })
