@@ -33,10 +33,16 @@ const rateLimited = (seconds: number): AppError =>
 export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) => {
   const redis = config.redisUrl === undefined
     ? undefined
-    : new Redis(config.redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false })
+    // No offline queue: while Redis is unreachable, limiter calls fail fast and are skipped.
+    : new Redis(config.redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true })
   if (redis !== undefined) {
     redis.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'rate-limit redis error'))
     app.addHook('onClose', async () => { redis.disconnect() })
+    try {
+      await redis.connect()
+    } catch (err) {
+      app.log.warn({ err: { message: (err as Error).message } }, 'Redis unreachable at start: rate limits are not enforced until it connects')
+    }
   }
   await app.register(rateLimit, {
     global: false,

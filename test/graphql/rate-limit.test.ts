@@ -1,0 +1,49 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { buildApp } from '../../src/app.ts'
+import { build, testConfig } from '../helper.ts'
+
+const VIEWER = '{ viewer { scopes } }'
+
+t.test('per-key limit: 429 with Retry-After and RATE_LIMITED; other keys unaffected', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_REQUESTS: '1000' } })
+  const { teamId } = await app.seedTeam('limited')
+  const small = await app.keyWith(teamId, ['keys:read'], { rateLimit: { requests: 3, windowMs: 60_000 } })
+  const other = await app.keyWith(teamId, ['keys:read'])
+  for (let i = 0; i < 3; i++) t.equal((await app.gql(VIEWER, { auth: small.key })).status, 200)
+  const res = await app.gql(VIEWER, { auth: small.key })
+  t.equal(res.status, 429)
+  t.equal(res.body.errors?.[0]?.extensions.code, 'RATE_LIMITED')
+  const retryAfter = Number(res.headers['retry-after'])
+  t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After is ${retryAfter}s`)
+  t.equal((await app.gql(VIEWER, { auth: other.key })).status, 200, 'another key keeps its own budget')
+})
+
+t.test('the server default applies to keys without their own limit, and to users', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_REQUESTS: '2', RATE_LIMIT_WINDOW_MS: '60000' } })
+  const { adminKey } = await app.seedTeam('default-limit')
+  t.equal((await app.gql(VIEWER, { auth: adminKey })).status, 200)
+  t.equal((await app.gql(VIEWER, { auth: adminKey })).status, 200)
+  t.equal((await app.gql(VIEWER, { auth: adminKey })).status, 429)
+})
+
+t.test('with REDIS_URL, instances share the counters', async (t) => {
+  const probe = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try { await probe.connect(); await probe.ping() } catch {
+    t.fail('Redis must be running on 127.0.0.1:6379 (see README: test prerequisites)')
+    return
+  } finally { probe.disconnect() }
+
+  const first = await build(t, { env: { REDIS_URL: 'redis://127.0.0.1:6379' } })
+  const second = await buildApp(testConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }), { database: first.database })
+  t.teardown(() => second.close())
+  const { teamId } = await first.seedTeam('redis')
+  const k = await first.keyWith(teamId, ['keys:read'], { rateLimit: { requests: 4, windowMs: 60_000 } })
+  const onSecond = () => second.inject({ method: 'POST', url: '/graphql', headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' }, payload: { query: VIEWER } })
+  t.equal((await first.gql(VIEWER, { auth: k.key })).status, 200)
+  t.equal((await onSecond()).statusCode, 200)
+  t.equal((await first.gql(VIEWER, { auth: k.key })).status, 200)
+  t.equal((await onSecond()).statusCode, 200)
+  t.equal((await first.gql(VIEWER, { auth: k.key })).status, 429, 'the fifth request across both instances is limited')
+  t.equal((await onSecond()).statusCode, 429)
+})
