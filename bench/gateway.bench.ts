@@ -1,0 +1,198 @@
+/**
+ * Issue 6, comparison 1: the same read query, `{ scopes { name description } }`, on
+ *   (a) a bare Fastify JSON route (the physical bound), (b) bare Mercurius with jit,
+ *   (c) Switchboard's full pipeline (buildApp), (d) Switchboard with REQUEST_LOG_ENABLED=false,
+ *   (e) Apollo Server 5 on Fastify, (f) GraphQL Yoga 5 — each in its own process, loaded by
+ *   autocannon from another process over loopback, in interleaved rounds; medians and ratios.
+ * Then the Switchboard pipeline against bare Mercurius in one process (alternating inject
+ * batches), which sees the small differences HTTP noise hides.
+ *
+ *   node bench/gateway.bench.ts
+ * Knobs: BENCH_DURATION (s per server per round, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
+ * BENCH_WARMUP (s, 2), BENCH_INJECT_ROUNDS (7), BENCH_INJECT_BATCH (2000), BENCH_CPU_PROF=1
+ * (profile Switchboard under load), BENCH_DATABASE_URL (Switchboard on a PostgreSQL server
+ * instead of PGlite; a fresh database is created there and dropped).
+ */
+import { deepStrictEqual } from 'node:assert'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { summariseProfile } from './lib/cpu-profile.ts'
+import { alternateInjectBatches, type InjectVariant } from './lib/inprocess.ts'
+import { startServer, runLoad, SERVER_ENV, type ServerHandle } from './lib/processes.ts'
+import type { LoadResult } from './lib/load-generator.ts'
+import { atLeast, envFlag, envInt, fmtInt, fmtNum, median, table } from './lib/report.ts'
+import { REQUEST_BODY, QUERY, SERVER_KINDS, expectedData, type ServerKind } from './lib/servers.ts'
+
+const DURATION = envInt('BENCH_DURATION', 5)
+const ROUNDS = Math.max(3, envInt('BENCH_ROUNDS', 3))
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50)
+const WARMUP = envInt('BENCH_WARMUP', 2)
+const INJECT_ROUNDS = Math.max(3, envInt('BENCH_INJECT_ROUNDS', 7))
+const INJECT_BATCH = envInt('BENCH_INJECT_BATCH', 2000)
+const PROFILE = envFlag('BENCH_CPU_PROF')
+const DB_LABEL = (process.env.BENCH_DATABASE_URL ?? '') === '' ? 'PGlite in memory' : `PostgreSQL at ${new URL(process.env.BENCH_DATABASE_URL!).host}`
+
+const LABEL: Record<ServerKind, string> = {
+  fastify: '(a) bare Fastify JSON route',
+  mercurius: '(b) bare Mercurius, jit',
+  switchboard: '(c) Switchboard, full pipeline',
+  'switchboard-nolog': '(d) Switchboard, REQUEST_LOG_ENABLED=false',
+  apollo: '(e) Apollo Server 5 on Fastify',
+  yoga: '(f) GraphQL Yoga 5 (node:http)'
+}
+
+const log = (msg: string): void => { process.stderr.write(`[gateway] ${msg}\n`) }
+const expected = expectedData()
+const check = (label: string) => (payload: string): void => {
+  try { deepStrictEqual(JSON.parse(payload), expected) } catch { throw new Error(`${label} answered something else: ${payload.slice(0, 300)}`) }
+}
+
+async function verifyOverHttp (s: ServerHandle): Promise<void> {
+  const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: REQUEST_BODY })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`${s.kind}: HTTP ${res.status} ${text.slice(0, 300)}`)
+  check(s.kind)(text)
+}
+
+const load = (s: ServerHandle, seconds: number): Promise<LoadResult> =>
+  runLoad({ url: s.url, body: REQUEST_BODY, headers: s.headers, connections: CONNECTIONS, durationSeconds: seconds })
+
+interface HttpResults { rounds: Map<ServerKind, LoadResult[]>, profile?: string }
+
+async function httpComparison (): Promise<HttpResults> {
+  const servers: ServerHandle[] = []
+  const rounds = new Map<ServerKind, LoadResult[]>(SERVER_KINDS.map((k) => [k, []]))
+  let profileDir: string | undefined
+  try {
+    for (const kind of SERVER_KINDS) {
+      log(`starting ${kind}`)
+      const s = await startServer(kind)
+      await verifyOverHttp(s)
+      servers.push(s)
+    }
+    for (const s of servers) { log(`warm-up ${s.kind} ${WARMUP}s`); await load(s, WARMUP) }
+    for (let r = 0; r < ROUNDS; r++) {
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(i + r) % servers.length]! // interleaved; the first slot rotates each round
+        const res = await load(s, DURATION)
+        log(`round ${r + 1}/${ROUNDS} ${s.kind}: ${fmtInt(res.requestsPerSecond)} req/s, p99 ${res.latencyP99Ms} ms, non-2xx ${res.non2xx}, errors ${res.errors}`)
+        rounds.get(s.kind)!.push(res)
+      }
+    }
+    let profile: string | undefined
+    if (PROFILE) {
+      const sb = servers.find((s) => s.kind === 'switchboard')!
+      profileDir = mkdtempSync(join(tmpdir(), 'sb-bench-prof-'))
+      const file = join(profileDir, 'switchboard.cpuprofile')
+      log(`profiling switchboard under load for ${DURATION}s`)
+      let during: LoadResult | undefined
+      await sb.profile(file, async () => { during = await load(sb, DURATION) })
+      profile = `Switchboard server process, ${DURATION}s at -c ${CONNECTIONS} (${fmtInt(during!.requestsPerSecond)} req/s while profiled, 100 µs sampling).\n\n${summariseProfile(file).markdown}`
+    }
+    return profile === undefined ? { rounds } : { rounds, profile }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+    if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true })
+  }
+}
+
+/** Switchboard (with and without request log) and bare Mercurius in this process. */
+async function inProcessComparison (): Promise<Array<{ name: string, us: number[] }>> {
+  Object.assign(process.env, SERVER_ENV) // Mercurius and Fastify behave as in production
+  const { bareFastify, bareMercurius, switchboard } = await import('./lib/servers.ts')
+  const built = [
+    { name: 'bare Fastify JSON route', server: await bareFastify() },
+    { name: 'bare Mercurius, jit', server: await bareMercurius() },
+    { name: 'Switchboard, full pipeline', server: await switchboard({ requestLog: true }) },
+    { name: 'Switchboard, REQUEST_LOG_ENABLED=false', server: await switchboard({ requestLog: false }) }
+  ]
+  try {
+    const variants: InjectVariant[] = built.map((b) => ({ name: b.name, app: b.server.fastify!, headers: b.server.headers }))
+    const us = await alternateInjectBatches(variants, { rounds: INJECT_ROUNDS, batch: INJECT_BATCH, body: REQUEST_BODY, check: check('inject') })
+    return built.map((b, i) => ({ name: b.name, us: us[i]! }))
+  } finally {
+    for (const b of built) await b.server.close()
+  }
+}
+
+/** Median over rounds of (a's value ÷ b's value in the same round). */
+const roundRatio = (a: readonly number[], b: readonly number[]): number => median(a.map((x, i) => x / b[i]!))
+
+function httpTable (rounds: HttpResults['rounds']): { markdown: string, notes: string[] } {
+  const rps = (k: ServerKind): number[] => rounds.get(k)!.map((r) => r.requestsPerSecond)
+  const sb = rps('switchboard')
+  const notes: string[] = []
+  const rows = SERVER_KINDS.map((k) => {
+    const rs = rounds.get(k)!
+    const bad = rs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0)
+    if (bad > 0) notes.push(`⚠ ${LABEL[k]}: ${bad} non-2xx/errors/timeouts during the rounds: its figure is not valid.`)
+    let target = ''
+    if (k === 'fastify') target = 'physical bound'
+    else if (k === 'mercurius') target = 'baseline'
+    else if (k === 'switchboard' || k === 'switchboard-nolog') target = atLeast(roundRatio(rps(k), rps('mercurius')), 0.75, '× Mercurius')
+    else if (k === 'apollo') target = `Switchboard ${atLeast(roundRatio(sb, rps('apollo')), 2, '× Apollo')}`
+    else if (k === 'yoga') target = `Switchboard ${atLeast(roundRatio(sb, rps('yoga')), 3, '× Yoga')}`
+    return [
+      LABEL[k],
+      fmtInt(median(rps(k))),
+      rps(k).map(fmtInt).join(' / '),
+      fmtNum(median(rs.map((r) => r.latencyP99Ms)), 0),
+      fmtNum(roundRatio(rps(k), rps('mercurius'))),
+      fmtNum(roundRatio(rps(k), rps('fastify'))),
+      target
+    ]
+  })
+  const logCost = 1 - roundRatio(sb, rps('switchboard-nolog'))
+  notes.push(`Request logging costs ${fmtNum(logCost * 100, 1)} % of Switchboard's throughput over HTTP ((c) ÷ (d) = ${fmtNum(roundRatio(sb, rps('switchboard-nolog')))}); within ±10 % this is noise — see the in-process table.`)
+  return {
+    markdown: table(['Server', 'req/s (median)', 'req/s per round', 'p99 ms', '÷ bare Mercurius', '÷ bare Fastify', 'Target'], rows),
+    notes
+  }
+}
+
+function inProcessTable (results: Array<{ name: string, us: number[] }>): string {
+  const merc = results[1]!.us
+  const rows = results.map(({ name, us }, i) => {
+    const ratio = roundRatio(merc, us) // throughput relative to Mercurius = its cost ÷ ours
+    return [
+      name,
+      fmtNum(median(us), 1),
+      us.map((x) => fmtNum(x, 1)).join(' / '),
+      i === 1 ? '–' : `${median(us.map((x, r) => x - merc[r]!)) >= 0 ? '+' : ''}${fmtNum(median(us.map((x, r) => x - merc[r]!)), 1)}`,
+      fmtNum(ratio),
+      name.startsWith('Switchboard') ? atLeast(ratio, 0.75, '× Mercurius') : i === 1 ? 'baseline' : 'bound'
+    ]
+  })
+  return table(['Variant', 'µs/request (median)', 'µs per round', 'µs added vs Mercurius', '÷ bare Mercurius (req/s)', 'Target'], rows)
+}
+
+const started = Date.now()
+const http = await httpComparison()
+log('in-process comparison')
+const inproc = await inProcessComparison()
+const { markdown, notes } = httpTable(http.rounds)
+
+const out = [
+  '## Gateway: same read query, six servers',
+  '',
+  `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in its own process (NODE_ENV=production, logging off); ` +
+  `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server per round, ${ROUNDS} interleaved rounds (first slot rotates), after a ${WARMUP} s warm-up each. ` +
+  `Switchboard: API key (admin:full, own limit 10,000,000/min) + @auth scope + rate limit + depth/cost/policy + request log, on ${DB_LABEL}. ` +
+  'Ratios are medians of per-round ratios. Targets (issue 6): Switchboard ≥ 0.75× bare Mercurius, ≥ 2× Apollo, ≥ 3× Yoga.',
+  '',
+  markdown,
+  '',
+  ...notes.map((n) => `- ${n}`),
+  '',
+  '### Gateway in-process: pipeline cost without HTTP noise',
+  '',
+  `Alternating batches of ${fmtInt(INJECT_BATCH)} sequential \`app.inject\` calls in one process, ${INJECT_ROUNDS} rounds (first slot rotates), after a warm-up batch each; same query, same key.`,
+  '',
+  inProcessTable(inproc),
+  ...(http.profile === undefined ? [] : ['', '### Gateway: CPU profile of Switchboard under load', '', http.profile]),
+  '',
+  `_Took ${fmtNum((Date.now() - started) / 1000, 0)} s._`,
+  ''
+]
+process.stdout.write(out.join('\n'))

@@ -1,0 +1,39 @@
+/**
+ * Per-request CPU cost of several Fastify apps in one process: alternating batches of sequential
+ * `app.inject` calls (A B C … A B C …). No sockets and no load generator, so differences of a
+ * few percent that HTTP noise on a shared machine hides still show.
+ */
+import type { FastifyInstance } from 'fastify'
+
+export interface InjectVariant {
+  name: string
+  app: FastifyInstance
+  headers: Record<string, string>
+}
+
+/** Microseconds per request, one value per round, for each variant (in input order). */
+export async function alternateInjectBatches (variants: readonly InjectVariant[], opts: { rounds: number, batch: number, body: string, check: (payload: string) => void }): Promise<number[][]> {
+  const perRound = variants.map(() => [] as number[])
+  const run = async (v: InjectVariant, n: number): Promise<number> => {
+    const headers = { 'content-type': 'application/json', ...v.headers }
+    const t0 = process.hrtime.bigint()
+    let last = ''
+    for (let i = 0; i < n; i++) {
+      const res = await v.app.inject({ method: 'POST', url: '/graphql', headers, payload: opts.body })
+      if (res.statusCode !== 200) throw new Error(`${v.name}: HTTP ${res.statusCode} ${res.payload}`)
+      last = res.payload
+    }
+    const us = Number(process.hrtime.bigint() - t0) / 1000 / n
+    opts.check(last)
+    return us
+  }
+  // Warm-up: jit compilation, caches, V8 tiers.
+  for (const v of variants) await run(v, Math.min(opts.batch, 2000))
+  for (let r = 0; r < opts.rounds; r++) {
+    for (let i = 0; i < variants.length; i++) {
+      const k = (i + r) % variants.length // rotate who goes first
+      perRound[k]!.push(await run(variants[k]!, opts.batch))
+    }
+  }
+  return perRound
+}

@@ -1,0 +1,57 @@
+/**
+ * Child-process entry for one server under test: `node bench/lib/server-process.ts <kind>`.
+ * Listens on 127.0.0.1 (random port) and talks to the parent over IPC:
+ *   → { type: 'ready', port, headers }            once listening
+ *   ← { type: 'profile-start' } / { type: 'profile-stop', file }   V8 CPU profile of a window
+ *   → { type: 'profile-saved', file }
+ *   ← { type: 'stop' }                             close and exit
+ */
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+import { buildServer, isServerKind } from './servers.ts'
+
+export type ToServer = { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop', file: string }
+export type FromServer =
+  | { type: 'ready', port: number, headers: Record<string, string> }
+  | { type: 'profile-saved', file: string }
+  | { type: 'error', message: string }
+
+const send = (m: FromServer): void => { process.send?.(m) }
+
+const kind = process.argv[2] ?? ''
+if (!isServerKind(kind)) {
+  send({ type: 'error', message: `unknown server kind "${kind}"` })
+  process.exit(2)
+}
+
+try {
+  const server = await buildServer(kind)
+  const port = await server.listen()
+  let session: Session | undefined
+
+  process.on('message', (m: ToServer) => {
+    void (async () => {
+      if (m.type === 'profile-start') {
+        session = new Session()
+        session.connect()
+        await session.post('Profiler.enable')
+        await session.post('Profiler.setSamplingInterval', { interval: 100 })
+        await session.post('Profiler.start')
+      } else if (m.type === 'profile-stop' && session !== undefined) {
+        const { profile } = await session.post('Profiler.stop')
+        writeFileSync(m.file, JSON.stringify(profile))
+        session.disconnect()
+        session = undefined
+        send({ type: 'profile-saved', file: m.file })
+      } else if (m.type === 'stop') {
+        await server.close()
+        process.exit(0)
+      }
+    })().catch((err: Error) => { send({ type: 'error', message: err.stack ?? err.message }) })
+  })
+  process.on('disconnect', () => { process.exit(0) })
+  send({ type: 'ready', port, headers: server.headers })
+} catch (err) {
+  send({ type: 'error', message: (err as Error).stack ?? String(err) })
+  process.exit(1)
+}
