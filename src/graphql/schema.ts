@@ -6,6 +6,8 @@ import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import type { GraphQLSchema } from 'graphql'
 import { apiKeyResolvers } from './resolvers/api-keys.ts'
 import { baseResolvers } from './resolvers/base.ts'
+import { integrationResolvers } from './resolvers/integrations.ts'
+import { oauthResolvers } from './resolvers/oauth.ts'
 import { requestLogResolvers } from './resolvers/request-logs.ts'
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url))
@@ -19,6 +21,6 @@ export function loadTypeDefs (): string[] {
 export function buildSchema (): GraphQLSchema {
   return makeExecutableSchema({
     typeDefs: loadTypeDefs(),
-    resolvers: [{ DateTime: DateTimeResolver, JSON: JSONResolver }, baseResolvers, apiKeyResolvers, requestLogResolvers]
+    resolvers: [{ DateTime: DateTimeResolver, JSON: JSONResolver }, baseResolvers, apiKeyResolvers, requestLogResolvers, integrationResolvers, oauthResolvers]
   })
 }

@@ -13,6 +13,13 @@ import { JwtVerifier } from '../domain/auth/jwt-verifier.ts'
 import { CachedTeamDirectory } from '../domain/auth/team-directory.ts'
 import { GraphqlPolicyService } from '../domain/graphql-policy/graphql-policy.service.ts'
 import { TeamService } from '../domain/teams/team.service.ts'
+import { fetchHttpClient } from '../connectors/http.ts'
+import { ProviderCatalog } from '../connectors/registry.ts'
+import { IntegrationService } from '../domain/integrations/integration.service.ts'
+import { OAuthClient } from '../domain/oauth/oauth-client.ts'
+import { OAuthFlowService } from '../domain/oauth/oauth-flow.service.ts'
+import { TokenService } from '../domain/oauth/token.service.ts'
+import { Vault } from '../domain/vault/vault.ts'
 
 export interface Services {
   teams: TeamService
@@ -21,6 +28,10 @@ export interface Services {
   usage: UsageRecorder
   authenticator: Authenticator
   policies: GraphqlPolicyService
+  catalog: ProviderCatalog
+  integrations: IntegrationService
+  oauthFlow: OAuthFlowService
+  tokens: TokenService
 }
 
 declare module 'fastify' {
@@ -34,7 +45,29 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   const teams = new TeamService({ db })
   const keyVerifier = new ApiKeyVerifier({ db, clock, ttlMs: config.apiKeys.cacheTtlMs })
   const usage = new UsageRecorder({ db, log: app.log, flushMs: config.apiKeys.usageFlushMs })
+  // Provider connections: vault, catalog, OAuth client, token and integration services.
+  if (config.encryption.generated) app.log.warn('ENCRYPTION_KEYS is not set: provider secrets are encrypted with a generated development key stored in the data directory')
+  const vault = new Vault(config.encryption.keys)
+  const catalog = new ProviderCatalog(config.integrations)
+  const http = fetchHttpClient({ timeoutMs: config.integrations.providerTimeoutMs, log: app.log })
+  const oauth = new OAuthClient({ http })
+  const tokens = new TokenService({
+    db, clock, vault, catalog, oauth, http, log: app.log, refreshMarginSeconds: config.integrations.refreshMarginSeconds,
+    scheduleRevocationRetry: async (revocationId, afterSeconds) => {
+      await app.jobs?.send('integrations.revoke-token', { revocationId }, { startAfterSeconds: afterSeconds, singletonKey: revocationId })
+    }
+  })
+  const integrationServices = {
+    catalog,
+    tokens,
+    integrations: new IntegrationService({ db, clock, vault, catalog, tokens, http, pages: config.graphql }),
+    oauthFlow: new OAuthFlowService({
+      db, clock, vault, catalog, oauth, tokens, http, log: app.log,
+      publicUrl: config.integrations.publicUrl, redirectAllowList: config.integrations.redirectAllowList, stateTtlSeconds: config.integrations.stateTtlSeconds
+    })
+  }
   const services: Services = {
+    ...integrationServices,
     teams,
     keyVerifier,
     usage,

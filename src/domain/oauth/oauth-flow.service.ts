@@ -1,0 +1,224 @@
+/**
+ * The OAuth 2.0 connect flow: `startOAuth` builds the authorize URL and stores a pending state;
+ * the callback (routes/oauth-callback.ts) hands its query here.
+ *
+ * State: 32 random bytes (base64url), stored only as SHA-256, single use (consumed by an atomic
+ * UPDATE … WHERE consumed_at IS NULL), valid OAUTH_STATE_TTL_SECONDS, bound to the team and the
+ * principal that started it and to the provider in the callback path. A missing, altered,
+ * expired, replayed or foreign state is refused before any call to the token endpoint.
+ * PKCE: S256 with a 32-byte verifier, stored encrypted; it appears in no URL and no log.
+ * Nothing is written for the integration until the exchange and the account lookup succeeded,
+ * and then tokens, integration and audit event are written in one transaction.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { and, eq, gt, isNull, ne } from 'drizzle-orm'
+import type { HttpClient } from '../../connectors/http.ts'
+import type { ProviderCatalog } from '../../connectors/registry.ts'
+import { SHOP_DOMAIN } from '../../connectors/providers/shopify.ts'
+import type { AccountInfo, ProviderDefinition } from '../../connectors/types.ts'
+import type { Db } from '../../db/client.ts'
+import { integrations, oauthStates, type IntegrationRow, type OAuthStateRow } from '../../db/schema.ts'
+import { AppError, badInput, notFound } from '../../errors.ts'
+import { recordAudit } from '../audit/audit.ts'
+import { actorOf, type Principal } from '../auth/principal.ts'
+import type { Clock } from '../clock.ts'
+import { isUuid, newId } from '../ids.ts'
+import type { Logger } from '../logger.ts'
+import { fail, ok, type Result } from '../result.ts'
+import { sealCtx } from '../vault/encrypted-columns.ts'
+import type { Vault } from '../vault/vault.ts'
+import { clientFor, COL, urlVars } from '../integrations/integration-context.ts'
+import type { OAuthClient } from './oauth-client.ts'
+import type { TokenService } from './token.service.ts'
+
+export interface StartOAuthInput { provider: string, integrationId?: string | null, redirectTo: string, scopes?: string[] | null, shop?: string | null, name?: string | null }
+export interface OAuthStart { authUrl: string, state: string, expiresAt: Date }
+
+/** What the callback route does: refuse (400, no redirect: the target is not trusted) or redirect. */
+export type CallbackOutcome =
+  | { kind: 'refuse', reason: 'invalid_state' | 'invalid_provider' | 'invalid_hmac' | 'invalid_shop' | 'invalid_issuer', message: string }
+  | { kind: 'redirect', location: string }
+
+export interface OAuthFlowDeps {
+  db: Db
+  clock: Clock
+  vault: Vault
+  catalog: ProviderCatalog
+  oauth: OAuthClient
+  tokens: TokenService
+  http: HttpClient
+  log: Logger
+  publicUrl: string
+  redirectAllowList: string[]
+  stateTtlSeconds: number
+}
+
+export const hashState = (state: string): string => createHash('sha256').update(state).digest('hex')
+export const pkceChallenge = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url')
+
+/** `redirectTo` must be an allow-listed origin, or lie under an allow-listed origin + path prefix. */
+export function redirectAllowed (target: string, allowList: readonly string[]): boolean {
+  let u: URL
+  try { u = new URL(target) } catch { return false }
+  if (u.username !== '' || u.password !== '') return false
+  return allowList.some((entry) => {
+    const a = new URL(entry)
+    if (a.origin !== u.origin) return false
+    if (a.pathname === '/' || entry === a.origin) return true
+    const prefix = a.pathname.endsWith('/') ? a.pathname : a.pathname + '/'
+    return u.pathname === a.pathname || u.pathname.startsWith(prefix)
+  })
+}
+
+export class OAuthFlowService {
+  readonly #d: OAuthFlowDeps
+  constructor (deps: OAuthFlowDeps) { this.#d = deps }
+
+  async start (p: Principal, input: StartOAuthInput): Promise<Result<OAuthStart>> {
+    const def = this.#d.catalog.get(input.provider)
+    if (def?.oauth === undefined || def.authMode !== 'oauth2') return fail(badInput(`${input.provider} is not an OAuth provider`, { field: 'provider' }))
+    if (def.status !== 'active') return fail(badInput(`${def.name} is not available yet`, { field: 'provider' }))
+    if (!redirectAllowed(input.redirectTo, this.#d.redirectAllowList)) return fail(badInput('redirectTo is not an allowed redirect target', { field: 'redirectTo' }))
+    let integration: IntegrationRow | undefined
+    if (input.integrationId != null) {
+      if (isUuid(input.integrationId)) {
+        [integration] = await this.#d.db.select().from(integrations).where(and(eq(integrations.teamId, p.teamId), eq(integrations.id, input.integrationId))).limit(1)
+      }
+      if (integration === undefined) return fail(notFound('Integration'))
+      if (integration.provider !== def.id) return fail(badInput('The integration belongs to another provider', { field: 'integrationId' }))
+    } else if (def.urlsFromIntegration === true) {
+      return fail(badInput('Create the custom OAuth2 integration first, then pass its integrationId', { field: 'integrationId' }))
+    }
+    const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
+    if (client === undefined) return fail(badInput(`No OAuth app is configured for ${def.name}`, { field: 'provider' }))
+
+    let shop: string | null = null
+    if (def.oauth.perShop) {
+      const raw = (input.shop ?? (integration?.config.shop as string | undefined) ?? '').trim().toLowerCase()
+      shop = raw.includes('.') ? raw : `${raw}.myshopify.com`
+      if (!SHOP_DOMAIN.test(shop)) return fail(badInput('shop must be a *.myshopify.com domain', { field: 'shop' }))
+    }
+    const urls = this.#d.catalog.urls(def, urlVars(integration?.config ?? {}, shop), integration?.config ?? {})
+    if (urls.authorize === undefined || urls.token === undefined) return fail(badInput('The provider has no authorize or token URL configured'))
+    const configured = integration?.config.scopes
+    const scopes = input.scopes ?? (Array.isArray(configured) ? configured.map(String) : def.oauth.defaultScopes)
+
+    const state = randomBytes(32).toString('base64url')
+    const verifier = def.oauth.pkce === 'none' ? null : randomBytes(32).toString('base64url')
+    const redirectUri = `${this.#d.publicUrl}/oauth/callback/${def.id}`
+    const now = this.#d.clock.now()
+    const expiresAt = new Date(now.getTime() + this.#d.stateTtlSeconds * 1000)
+    const id = newId()
+    const actor = actorOf(p)
+    await this.#d.db.insert(oauthStates).values({
+      id, stateHash: hashState(state), teamId: p.teamId, actorType: actor.type, actorId: actor.id, provider: def.id,
+      integrationId: integration?.id ?? null, name: input.name ?? null, redirectTo: input.redirectTo, redirectUri, shop, scopes,
+      codeVerifier: this.#d.vault.sealOptional(verifier, sealCtx(COL.codeVerifier, p.teamId, id)), expiresAt, createdAt: now
+    })
+
+    const authUrl = new URL(urls.authorize)
+    const q = authUrl.searchParams
+    q.set('response_type', 'code')
+    q.set('client_id', client.clientId)
+    q.set('redirect_uri', redirectUri)
+    if (def.oauth.sendsScope && scopes.length > 0) q.set('scope', scopes.join(def.oauth.scopeSeparator))
+    q.set('state', state)
+    if (verifier !== null) { q.set('code_challenge', pkceChallenge(verifier)); q.set('code_challenge_method', 'S256') }
+    for (const [k, v] of Object.entries(def.oauth.extraAuthorizeParams)) q.set(k, v)
+    return ok({ authUrl: authUrl.toString(), state, expiresAt })
+  }
+
+  async callback (providerId: string, query: Record<string, string>): Promise<CallbackOutcome> {
+    const refuse = (reason: Extract<CallbackOutcome, { kind: 'refuse' }>['reason'], message: string): CallbackOutcome => ({ kind: 'refuse', reason, message })
+    const def = this.#d.catalog.get(providerId)
+    if (def?.oauth === undefined) return refuse('invalid_provider', 'Unknown provider')
+    const state = query.state
+    if (typeof state !== 'string' || state.length < 40 || state.length > 64) return refuse('invalid_state', 'Missing or invalid state')
+    const now = this.#d.clock.now()
+    // Single use: only one request can flip consumed_at; expired and foreign states never match.
+    const [row] = await this.#d.db.update(oauthStates).set({ consumedAt: now })
+      .where(and(eq(oauthStates.stateHash, hashState(state)), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now), eq(oauthStates.provider, def.id)))
+      .returning()
+    if (row === undefined) return refuse('invalid_state', 'The authorization request is unknown, expired or already used; start again')
+
+    const integration = row.integrationId === null ? undefined : (await this.#d.db.select().from(integrations).where(and(eq(integrations.id, row.integrationId), eq(integrations.teamId, row.teamId))).limit(1))[0]
+    const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
+    if (client === undefined) return this.#back(row, 'OAUTH_ERROR', 'unauthorized_client')
+    const bad = def.verifyCallback?.(query, client, { shop: row.shop })
+    if (bad != null) return refuse(bad.error as 'invalid_hmac' | 'invalid_shop', 'The callback signature or shop is not valid')
+    const issuer = integration?.config.issuer
+    if (typeof issuer === 'string' && query.iss !== undefined && query.iss !== issuer) return refuse('invalid_issuer', 'The callback comes from another authorization server')
+    if (query.error !== undefined) return this.#back(row, 'OAUTH_ERROR', /^[a-z_]{1,64}$/.test(query.error) ? query.error : 'access_denied')
+    if (typeof query.code !== 'string' || query.code === '') return this.#back(row, 'OAUTH_ERROR', 'invalid_request')
+
+    const urls = this.#d.catalog.urls(def, urlVars(integration?.config ?? {}, row.shop), integration?.config ?? {})
+    const verifier = this.#d.vault.openOptional(row.codeVerifier, sealCtx(COL.codeVerifier, row.teamId, row.id))
+    const exchanged = await this.#d.oauth.exchangeCode(def, urls, client, { code: query.code, redirectUri: row.redirectUri, codeVerifier: verifier })
+    if (!exchanged.ok) {
+      this.#d.log.warn({ provider: def.id, error: exchanged.error }, 'OAuth code exchange refused')
+      return this.#back(row, exchanged.transient ? 'CONNECTION_FAILED' : 'OAUTH_ERROR', exchanged.error)
+    }
+    const tokens = exchanged.tokens
+    let account: AccountInfo
+    try {
+      account = await (def.fetchAccount?.({ http: this.#d.http, urls, client }, tokens) ?? Promise.resolve({ accountId: '', accountName: null, metadata: {} }))
+    } catch (err) {
+      this.#d.log.warn({ provider: def.id, reason: (err as Error).message }, 'account lookup after OAuth exchange failed')
+      return this.#back(row, 'CONNECTION_FAILED', 'account_lookup_failed')
+    }
+    const saved = await this.#save(row, def, integration, account, tokens)
+    if (!saved.ok) return this.#back(row, saved.error.code, saved.error.details?.reason as string ?? 'failed')
+    const to = new URL(row.redirectTo)
+    to.searchParams.set('connected', def.id)
+    to.searchParams.set('integrationId', saved.value)
+    return { kind: 'redirect', location: to.toString() }
+  }
+
+  /** Tokens, integration and audit event in one transaction; the account may be connected only once per team. */
+  async #save (row: OAuthStateRow, def: ProviderDefinition, existing: IntegrationRow | undefined, account: AccountInfo, tokens: import('../../connectors/types.ts').TokenSet): Promise<Result<string>> {
+    const accountId = account.accountId === '' ? null : account.accountId
+    const now = this.#d.clock.now()
+    try {
+      return await this.#d.db.transaction(async (tx): Promise<Result<string>> => {
+        let target = existing
+        if (accountId !== null) {
+          const [other] = await tx.select().from(integrations).where(and(eq(integrations.teamId, row.teamId), eq(integrations.provider, def.id), eq(integrations.accountId, accountId),
+            ...(existing !== undefined ? [ne(integrations.id, existing.id)] : []))).limit(1)
+          if (other !== undefined) {
+            if (existing !== undefined) return fail(new AppError('BAD_USER_INPUT', 'This account is already connected by another integration', { details: { reason: 'account_already_connected' } }))
+            target = other // connecting an account again = reconnecting its integration
+          }
+        }
+        const values = {
+          status: 'connected', accountId, accountName: account.accountName, accountMetadata: account.metadata, lastError: null, connectedAt: now, updatedAt: now,
+          config: { ...(target?.config ?? {}), ...(row.shop !== null && { shop: row.shop }), scopes: row.scopes }
+        }
+        let id: string
+        if (target !== undefined) {
+          id = target.id
+          await tx.update(integrations).set(values).where(eq(integrations.id, id))
+        } else {
+          id = newId()
+          await tx.insert(integrations).values({ id, teamId: row.teamId, provider: def.id, name: row.name ?? account.accountName ?? def.name, authMode: 'oauth2', createdAt: now, ...values })
+        }
+        await this.#d.tokens.storeTokens(tx, row.teamId, id, def, tokens, now, row.scopes)
+        await recordAudit(tx, { teamId: row.teamId, actor: { type: row.actorType as 'user' | 'api_key', id: row.actorId }, action: 'integration.connected', target: { type: 'integration', id }, metadata: { provider: def.id, accountId, scopes: tokens.scopes ?? row.scopes } })
+        return ok(id)
+      })
+    } catch (err) {
+      // A concurrent connect of the same account lost the unique index race: nothing was written.
+      if ((err as { code?: string }).code === '23505' || (err as { cause?: { code?: string } }).cause?.code === '23505') {
+        return fail(new AppError('BAD_USER_INPUT', 'This account is already connected', { details: { reason: 'account_already_connected' } }))
+      }
+      throw err
+    }
+  }
+
+  #back (row: OAuthStateRow, code: string, reason: string): CallbackOutcome {
+    const to = new URL(row.redirectTo)
+    to.searchParams.set('error', code)
+    to.searchParams.set('reason', reason)
+    to.searchParams.set('provider', row.provider)
+    return { kind: 'redirect', location: to.toString() }
+  }
+}

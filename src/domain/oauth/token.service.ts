@@ -1,0 +1,359 @@
+/**
+ * OAuth tokens of integrations after the connect: credential status, on-demand refresh
+ * (single-flight per integration across processes), import, disconnect with revocation and
+ * the two background jobs (refresh due tokens, retry owed revocations).
+ *
+ * Single flight: calls in one process share one promise per integration; across processes the
+ * refresh runs in a transaction holding `SELECT … FOR UPDATE` on the credential row and re-reads
+ * it, so a waiter sees the token its predecessor just stored and makes no call. A rotated
+ * refresh token is written in that same transaction, so an old one is never used again.
+ */
+import { and, eq, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
+import type { HttpClient } from '../../connectors/http.ts'
+import type { ProviderCatalog } from '../../connectors/registry.ts'
+import type { ProviderDefinition, TokenSet } from '../../connectors/types.ts'
+import type { Db, Queryable } from '../../db/client.ts'
+import { integrationCredentials, integrations, tokenRevocations, type IntegrationCredentialRow, type IntegrationRow } from '../../db/schema.ts'
+import { AppError, badInput, notFound } from '../../errors.ts'
+import { recordAudit } from '../audit/audit.ts'
+import { actorOf, type Principal } from '../auth/principal.ts'
+import type { Clock } from '../clock.ts'
+import { isUuid, newId } from '../ids.ts'
+import type { Logger } from '../logger.ts'
+import { fail, ok, type Result } from '../result.ts'
+import { sealCtx } from '../vault/encrypted-columns.ts'
+import type { Vault } from '../vault/vault.ts'
+import { clientFor, COL, urlVars } from '../integrations/integration-context.ts'
+import type { OAuthClient } from './oauth-client.ts'
+
+export type CredentialStatus = 'VALID' | 'EXPIRING' | 'EXPIRED' | 'NEEDS_REAUTH' | 'REVOKED'
+export interface CredentialView {
+  scopes: string[]
+  expiresAt: Date | null
+  status: CredentialStatus
+  lastRefreshedAt: Date | null
+  refreshFailures: number
+  nextRefreshAt: Date | null
+}
+export interface ImportTokenInput { provider: string, integrationId?: string | null, name?: string | null, accessToken: string, refreshToken?: string | null, expiresAt?: Date | null, expiresIn?: number | null, scopes?: string[] | null, accountId?: string | null, accountName?: string | null }
+export interface FreshToken { accessToken: string, tokenType: string, expiresAt: Date | null, extra: Record<string, unknown> }
+
+/** Background refresh backoff after consecutive failures 1, 2, 3 (the 4th marks needs_reauth; 8 min is the cap). */
+export const REFRESH_BACKOFF_MINUTES = [1, 2, 4, 8] as const
+export const MAX_REFRESH_FAILURES = 3
+/** Revocation retries: minutes after attempt n; after the last, the revocation is given up (audited). */
+const REVOKE_BACKOFF_MINUTES = [1, 5, 15, 60, 240, 720]
+
+const SYSTEM = { type: 'system' as const, id: 'token-refresh' }
+
+export interface TokenServiceDeps {
+  db: Db
+  clock: Clock
+  vault: Vault
+  catalog: ProviderCatalog
+  oauth: OAuthClient
+  http: HttpClient
+  log: Logger
+  refreshMarginSeconds: number
+  /** Schedules a revocation retry in the job queue, when one is wired (`app.jobs`). */
+  scheduleRevocationRetry?: (revocationId: string, afterSeconds: number) => Promise<void>
+}
+
+export class TokenService {
+  readonly #d: TokenServiceDeps
+  readonly #inFlight = new Map<string, Promise<Result<FreshToken>>>()
+  constructor (deps: TokenServiceDeps) { this.#d = deps }
+
+  // ── credential status ────────────────────────────────────────────────────────────────
+
+  async credential (teamId: string, integration: Pick<IntegrationRow, 'id' | 'status' | 'authMode'>): Promise<CredentialView | null> {
+    if (integration.authMode !== 'oauth2') return null
+    const [c] = await this.#d.db.select().from(integrationCredentials)
+      .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integration.id))).limit(1)
+    if (c === undefined) {
+      return integration.status === 'pending' ? null : { scopes: [], expiresAt: null, status: 'REVOKED', lastRefreshedAt: null, refreshFailures: 0, nextRefreshAt: null }
+    }
+    return { scopes: c.scopes, expiresAt: c.expiresAt, status: this.#status(c), lastRefreshedAt: c.lastRefreshedAt, refreshFailures: c.refreshFailures, nextRefreshAt: c.nextRefreshAt }
+  }
+
+  #status (c: IntegrationCredentialRow): CredentialStatus {
+    if (c.status === 'needs_reauth') return 'NEEDS_REAUTH'
+    if (c.expiresAt === null) return 'VALID'
+    const now = this.#d.clock.now().getTime()
+    if (c.expiresAt.getTime() <= now) return 'EXPIRED'
+    return c.expiresAt.getTime() <= now + this.#d.refreshMarginSeconds * 1000 ? 'EXPIRING' : 'VALID'
+  }
+
+  // ── on-demand refresh ────────────────────────────────────────────────────────────────
+
+  /** A usable access token for a connector call: refreshed first when it expires within the margin. */
+  async accessToken (teamId: string, integrationId: string): Promise<Result<FreshToken>> {
+    return this.#singleFlight(teamId, integrationId, false)
+  }
+
+  /** `refreshIntegrationToken(id)`: refresh now, whatever the expiry. */
+  async refreshNow (p: Principal, id: string): Promise<Result<CredentialView>> {
+    const integration = await this.#integration(this.#d.db, p.teamId, id)
+    if (integration === undefined) return fail(notFound('Integration'))
+    if (integration.authMode !== 'oauth2') return fail(new AppError('BAD_USER_INPUT', 'This integration does not use OAuth'))
+    const r = await this.#singleFlight(p.teamId, id, true)
+    if (!r.ok) return r
+    return ok((await this.credential(p.teamId, integration))!)
+  }
+
+  #singleFlight (teamId: string, integrationId: string, force: boolean): Promise<Result<FreshToken>> {
+    const key = `${teamId}:${integrationId}:${force ? 'f' : 'n'}`
+    const running = this.#inFlight.get(key)
+    if (running !== undefined) return running
+    const p = this.#refreshLocked(teamId, integrationId, force).finally(() => this.#inFlight.delete(key))
+    this.#inFlight.set(key, p)
+    return p
+  }
+
+  async #refreshLocked (teamId: string, integrationId: string, force: boolean): Promise<Result<FreshToken>> {
+    if (!isUuid(integrationId)) return fail(notFound('Integration'))
+    return this.#d.db.transaction(async (tx): Promise<Result<FreshToken>> => {
+      // Bounded wait for another instance's refresh of the same row (security.md: 10 s lock).
+      await tx.execute(sql`set local lock_timeout = '10s'`)
+      const [c] = await tx.select().from(integrationCredentials)
+        .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integrationId))).limit(1).for('update')
+      if (c === undefined) return fail(new AppError('INVALID_CREDENTIALS', 'This integration is not connected'))
+      if (c.status === 'needs_reauth') return fail(new AppError('INVALID_CREDENTIALS'))
+      const ctx = (col: string) => sealCtx(col, teamId, integrationId)
+      const current = (): FreshToken => ({ accessToken: this.#d.vault.open(c.accessToken, ctx(COL.accessToken)), tokenType: c.tokenType, expiresAt: c.expiresAt, extra: c.extra })
+      const margin = this.#d.clock.now().getTime() + this.#d.refreshMarginSeconds * 1000
+      if (!force && (c.expiresAt === null || c.expiresAt.getTime() > margin)) return ok(current())
+      if (c.refreshToken === null) {
+        if (c.expiresAt !== null && c.expiresAt.getTime() <= this.#d.clock.now().getTime()) return fail(new AppError('TOKEN_EXPIRED', 'The token expired and the provider gave no refresh token; please reconnect'))
+        return force ? fail(new AppError('BAD_USER_INPUT', 'The provider issued no refresh token for this integration')) : ok(current())
+      }
+      const integration = (await this.#integration(tx, teamId, integrationId))!
+      const def = this.#d.catalog.get(integration.provider)
+      const client = def === undefined ? undefined : clientFor(this.#d.catalog, this.#d.vault, def, integration)
+      if (def === undefined || client === undefined) return fail(new AppError('OAUTH_ERROR', 'No OAuth client is configured for this provider'))
+      const urls = this.#d.catalog.urls(def, urlVars(integration.config), integration.config)
+      const outcome = await this.#d.oauth.refresh(def, urls, client, this.#d.vault.open(c.refreshToken, ctx(COL.refreshToken)))
+      const now = this.#d.clock.now()
+      if (!outcome.ok) return this.#recordFailure(tx, c, integration, outcome.error, now)
+      const t = outcome.tokens
+      const expiresAt = this.#expiry(def, t, now)
+      await tx.update(integrationCredentials).set({
+        accessToken: this.#d.vault.seal(t.accessToken, ctx(COL.accessToken)),
+        // Rotated: the new refresh token replaces the old one in this same transaction.
+        ...(t.refreshToken !== null && { refreshToken: this.#d.vault.seal(t.refreshToken, ctx(COL.refreshToken)) }),
+        tokenType: t.tokenType,
+        ...(t.scopes !== null && { scopes: t.scopes }),
+        expiresAt,
+        lastRefreshedAt: now,
+        refreshFailures: 0,
+        nextRefreshAt: null,
+        extra: { ...c.extra, ...t.extra },
+        updatedAt: now
+      }).where(eq(integrationCredentials.integrationId, integrationId))
+      if (integration.status !== 'connected') await tx.update(integrations).set({ status: 'connected', lastError: null, updatedAt: now }).where(eq(integrations.id, integrationId))
+      return ok({ accessToken: t.accessToken, tokenType: t.tokenType, expiresAt, extra: { ...c.extra, ...t.extra } })
+    })
+  }
+
+  async #recordFailure (tx: Queryable, c: IntegrationCredentialRow, integration: IntegrationRow, error: string, now: Date): Promise<Result<FreshToken>> {
+    const failures = c.refreshFailures + 1
+    const reauth = error === 'invalid_grant' || failures > MAX_REFRESH_FAILURES
+    if (reauth) {
+      await tx.update(integrationCredentials).set({ status: 'needs_reauth', refreshFailures: failures, nextRefreshAt: null, updatedAt: now }).where(eq(integrationCredentials.integrationId, c.integrationId))
+      await tx.update(integrations).set({ status: 'needs_reauth', lastError: `Token refresh refused (${error}); please reconnect`, updatedAt: now }).where(eq(integrations.id, c.integrationId))
+      await recordAudit(tx, { teamId: c.teamId, actor: SYSTEM, action: 'integration.needs_reauth', target: { type: 'integration', id: c.integrationId }, metadata: { provider: integration.provider, error, failures } })
+      this.#d.log.warn({ integrationId: c.integrationId, provider: integration.provider, error, failures }, 'token refresh refused: integration needs re-authorization')
+      return fail(new AppError('INVALID_CREDENTIALS'))
+    }
+    const backoff = REFRESH_BACKOFF_MINUTES[Math.min(failures, REFRESH_BACKOFF_MINUTES.length) - 1]!
+    await tx.update(integrationCredentials).set({ refreshFailures: failures, nextRefreshAt: new Date(now.getTime() + backoff * 60_000), updatedAt: now }).where(eq(integrationCredentials.integrationId, c.integrationId))
+    this.#d.log.warn({ integrationId: c.integrationId, provider: integration.provider, error, failures, retryInMinutes: backoff }, 'token refresh failed')
+    return fail(new AppError(error === 'network_error' ? 'NETWORK_ERROR' : 'CONNECTION_FAILED', 'The provider did not refresh the token; retrying later', { details: { retryable: true } }))
+  }
+
+  #expiry (def: ProviderDefinition, t: TokenSet, now: Date): Date | null {
+    const seconds = t.expiresIn ?? this.#d.catalog.defaultLifetime(def)
+    return seconds === null ? null : new Date(now.getTime() + seconds * 1000)
+  }
+
+  /** Insert or replace an integration's tokens (connect callback, import). */
+  async storeTokens (tx: Queryable, teamId: string, integrationId: string, def: ProviderDefinition, t: TokenSet, now: Date, fallbackScopes: string[]): Promise<void> {
+    const ctx = (col: string) => sealCtx(col, teamId, integrationId)
+    await tx.delete(integrationCredentials).where(eq(integrationCredentials.integrationId, integrationId))
+    await tx.insert(integrationCredentials).values({
+      integrationId,
+      teamId,
+      accessToken: this.#d.vault.seal(t.accessToken, ctx(COL.accessToken)),
+      refreshToken: this.#d.vault.sealOptional(t.refreshToken, ctx(COL.refreshToken)),
+      tokenType: t.tokenType,
+      scopes: t.scopes ?? fallbackScopes,
+      expiresAt: this.#expiry(def, t, now),
+      lastRefreshedAt: now,
+      extra: t.extra,
+      updatedAt: now
+    })
+  }
+
+  /** `importOAuthToken`: tokens obtained elsewhere, for a new or an existing integration of the team. */
+  async importToken (p: Principal, input: ImportTokenInput, requestId?: string): Promise<Result<IntegrationRow>> {
+    const def = this.#d.catalog.get(input.provider)
+    if (def?.oauth === undefined || def.status !== 'active') return fail(badInput(`${input.provider} is not an available OAuth provider`, { field: 'provider' }))
+    if (input.accessToken.trim() === '') return fail(badInput('accessToken must not be empty', { field: 'accessToken' }))
+    const now = this.#d.clock.now()
+    const expiresIn = input.expiresIn ?? (input.expiresAt == null ? null : Math.round((input.expiresAt.getTime() - now.getTime()) / 1000))
+    const tokens: TokenSet = { accessToken: input.accessToken, refreshToken: input.refreshToken ?? null, tokenType: 'Bearer', expiresIn, scopes: input.scopes ?? null, extra: {} }
+    let existing: IntegrationRow | undefined
+    if (input.integrationId != null) {
+      existing = await this.#integration(this.#d.db, p.teamId, input.integrationId)
+      if (existing === undefined) return fail(notFound('Integration'))
+      if (existing.provider !== def.id) return fail(badInput('The integration belongs to another provider', { field: 'integrationId' }))
+    }
+    let accountId = input.accountId ?? null
+    let accountName = input.accountName ?? null
+    if (accountId === null && def.fetchAccount !== undefined) {
+      try {
+        const client = clientFor(this.#d.catalog, this.#d.vault, def, existing) ?? { clientId: '', clientSecret: null }
+        const a = await def.fetchAccount({ http: this.#d.http, urls: this.#d.catalog.urls(def, urlVars(existing?.config ?? {}), existing?.config ?? {}), client }, tokens)
+        accountId = a.accountId === '' ? null : a.accountId
+        accountName ??= a.accountName
+      } catch { /* the account stays unknown; the token may still be valid */ }
+    }
+    try {
+      return await this.#d.db.transaction(async (tx): Promise<Result<IntegrationRow>> => {
+        let target = existing
+        if (target === undefined && accountId !== null) {
+          [target] = await tx.select().from(integrations).where(and(eq(integrations.teamId, p.teamId), eq(integrations.provider, def.id), eq(integrations.accountId, accountId))).limit(1)
+        }
+        const values = { status: 'connected', accountId, accountName, lastError: null, connectedAt: now, updatedAt: now }
+        let row: IntegrationRow
+        if (target !== undefined) [row] = await tx.update(integrations).set(values).where(eq(integrations.id, target.id)).returning() as [IntegrationRow]
+        else [row] = await tx.insert(integrations).values({ id: newId(), teamId: p.teamId, provider: def.id, name: input.name ?? accountName ?? def.name, authMode: 'oauth2', createdAt: now, ...values }).returning() as [IntegrationRow]
+        await this.storeTokens(tx, p.teamId, row.id, def, tokens, now, input.scopes ?? [])
+        await recordAudit(tx, { teamId: p.teamId, actor: actorOf(p), action: 'integration.token_imported', target: { type: 'integration', id: row.id }, metadata: { provider: def.id, accountId }, requestId })
+        return ok(row)
+      })
+    } catch (err) {
+      if ((err as { cause?: { code?: string } }).cause?.code === '23505' || (err as { code?: string }).code === '23505') return fail(badInput('This account is already connected by another integration'))
+      throw err
+    }
+  }
+
+  // ── disconnect and revocation ────────────────────────────────────────────────────────
+
+  /**
+   * Delete the local tokens at once (and the integration itself when `remove`), queue the
+   * provider revocation in the same transaction, then try it right away; a failed revoke is
+   * retried in the background. Returns the integration as it now is (null when removed).
+   */
+  async disconnect (p: Principal, id: string, opts: { remove: boolean, requestId?: string | undefined }): Promise<Result<IntegrationRow | null>> {
+    let revocationId: string | undefined
+    const result = await this.#d.db.transaction(async (tx): Promise<Result<IntegrationRow | null>> => {
+      const integration = await this.#integration(tx, p.teamId, id, true)
+      if (integration === undefined) return fail(notFound('Integration'))
+      const [c] = await tx.select().from(integrationCredentials).where(eq(integrationCredentials.integrationId, id)).limit(1)
+      const def = this.#d.catalog.get(integration.provider)
+      let revocation: 'pending' | 'not_supported' | 'no_token' = 'no_token'
+      if (c !== undefined && def !== undefined) {
+        const revocable = def.revoke !== undefined || (def.oauth?.revocation === 'rfc7009' && this.#d.catalog.urls(def, urlVars(integration.config), integration.config).revoke !== undefined)
+        revocation = revocable && def.oauth?.revocation !== 'none' ? 'pending' : 'not_supported'
+        if (revocation === 'pending') revocationId = await this.#queueRevocation(tx, integration, def, c)
+        await tx.delete(integrationCredentials).where(eq(integrationCredentials.integrationId, id))
+      }
+      const now = this.#d.clock.now()
+      let row: IntegrationRow | null = null
+      if (opts.remove) await tx.delete(integrations).where(eq(integrations.id, id))
+      else [row] = await tx.update(integrations).set({ status: 'disconnected', updatedAt: now, lastError: null }).where(eq(integrations.id, id)).returning() as [IntegrationRow]
+      await recordAudit(tx, { teamId: p.teamId, actor: actorOf(p), action: opts.remove ? 'integration.deleted' : 'integration.disconnected', target: { type: 'integration', id }, metadata: { provider: integration.provider, revocation }, requestId: opts.requestId })
+      return ok(row)
+    })
+    if (result.ok && revocationId !== undefined) await this.processRevocation(revocationId)
+    return result
+  }
+
+  async #queueRevocation (tx: Queryable, integration: IntegrationRow, def: ProviderDefinition, c: IntegrationCredentialRow): Promise<string> {
+    const id = newId()
+    const useRefresh = def.oauth?.revokeTokenHint === 'refresh_token' && c.refreshToken !== null
+    const token = this.#d.vault.open(useRefresh ? c.refreshToken! : c.accessToken, sealCtx(useRefresh ? COL.refreshToken : COL.accessToken, c.teamId, c.integrationId))
+    const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
+    await tx.insert(tokenRevocations).values({
+      id,
+      teamId: integration.teamId,
+      integrationId: integration.id,
+      provider: def.id,
+      endpoint: { urls: this.#d.catalog.urls(def, urlVars(integration.config), integration.config), clientId: client?.clientId ?? null },
+      token: this.#d.vault.seal(token, sealCtx(COL.revokeToken, integration.teamId, id)),
+      tokenTypeHint: useRefresh ? 'refresh_token' : 'access_token',
+      clientSecret: this.#d.vault.sealOptional(client?.clientSecret, sealCtx(COL.revokeClientSecret, integration.teamId, id)),
+      nextAttemptAt: this.#d.clock.now()
+    })
+    return id
+  }
+
+  /** One attempt at an owed revocation; reschedules itself on failure. Returns the outcome. */
+  async processRevocation (id: string): Promise<'revoked' | 'retrying' | 'failed' | 'skipped'> {
+    const [r] = await this.#d.db.select().from(tokenRevocations).where(and(eq(tokenRevocations.id, id), isNull(tokenRevocations.completedAt))).limit(1)
+    if (r?.token == null) return 'skipped'
+    const def = this.#d.catalog.get(r.provider)
+    const now = () => this.#d.clock.now()
+    const done = async (outcome: 'revoked' | 'failed', error: string | null) => {
+      await this.#d.db.transaction(async (tx) => {
+        await tx.update(tokenRevocations).set({ token: null, clientSecret: null, outcome, completedAt: now(), attempts: r.attempts + 1, lastError: error }).where(eq(tokenRevocations.id, id))
+        await recordAudit(tx, { teamId: r.teamId, actor: SYSTEM, action: outcome === 'revoked' ? 'integration.token_revoked' : 'integration.token_revoke_failed', target: { type: 'integration', id: r.integrationId }, metadata: { provider: r.provider, attempts: r.attempts + 1, ...(error !== null && { error }) } })
+      })
+      return outcome
+    }
+    if (def === undefined) return done('failed', 'unknown provider')
+    try {
+      const endpoint = r.endpoint as { urls: Record<string, string>, clientId: string | null }
+      const clientSecret = this.#d.vault.openOptional(r.clientSecret, sealCtx(COL.revokeClientSecret, r.teamId, r.id))
+      await this.#d.oauth.revoke(def, endpoint.urls, { clientId: endpoint.clientId ?? '', clientSecret }, this.#d.vault.open(r.token, sealCtx(COL.revokeToken, r.teamId, r.id)), r.tokenTypeHint as 'refresh_token' | 'access_token')
+      return await done('revoked', null)
+    } catch (err) {
+      const attempts = r.attempts + 1
+      const message = (err as Error).message
+      if (attempts > REVOKE_BACKOFF_MINUTES.length) return done('failed', message)
+      const retryAfter = Number((err as { retryAfter?: string | null }).retryAfter ?? NaN)
+      const delaySeconds = Math.max(REVOKE_BACKOFF_MINUTES[attempts - 1]! * 60, Number.isFinite(retryAfter) ? retryAfter : 0)
+      await this.#d.db.update(tokenRevocations).set({ attempts, lastError: message, nextAttemptAt: new Date(now().getTime() + delaySeconds * 1000) }).where(eq(tokenRevocations.id, id))
+      this.#d.log.warn({ revocationId: id, provider: r.provider, attempts, error: message, retryInSeconds: delaySeconds }, 'token revocation failed; will retry')
+      await this.#d.scheduleRevocationRetry?.(id, delaySeconds)
+      return 'retrying'
+    }
+  }
+
+  // ── background jobs (plain functions; registered through app.jobs when it exists) ────
+
+  /** Refresh every valid token expiring within the margin whose backoff has passed. */
+  async refreshDueTokens (): Promise<{ refreshed: number, failed: number }> {
+    const now = this.#d.clock.now()
+    const due = await this.#d.db.select({ teamId: integrationCredentials.teamId, id: integrationCredentials.integrationId }).from(integrationCredentials)
+      .where(and(
+        eq(integrationCredentials.status, 'valid'),
+        isNotNull(integrationCredentials.refreshToken),
+        lte(integrationCredentials.expiresAt, new Date(now.getTime() + this.#d.refreshMarginSeconds * 1000)),
+        or(isNull(integrationCredentials.nextRefreshAt), lte(integrationCredentials.nextRefreshAt, now))
+      )).limit(500)
+    let refreshed = 0; let failed = 0
+    for (const row of due) {
+      const r = await this.#singleFlight(row.teamId, row.id, false)
+      if (r.ok) refreshed++; else failed++
+    }
+    return { refreshed, failed }
+  }
+
+  /** Retry every owed revocation whose time has come. */
+  async retryDueRevocations (): Promise<Record<string, number>> {
+    const due = await this.#d.db.select({ id: tokenRevocations.id }).from(tokenRevocations)
+      .where(and(isNull(tokenRevocations.completedAt), lte(tokenRevocations.nextAttemptAt, this.#d.clock.now()))).limit(200)
+    const counts: Record<string, number> = {}
+    for (const { id } of due) { const o = await this.processRevocation(id); counts[o] = (counts[o] ?? 0) + 1 }
+    return counts
+  }
+
+  async #integration (q: Queryable, teamId: string, id: string, lock = false): Promise<IntegrationRow | undefined> {
+    if (!isUuid(id)) return undefined
+    const query = q.select().from(integrations).where(and(eq(integrations.teamId, teamId), eq(integrations.id, id))).limit(1)
+    const [row] = lock ? await query.for('update') : await query
+    return row
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * `GET /oauth/callback/:provider`: where providers send the user's browser back. A bad state,
+ * signature or shop answers 400 (no redirect: the target is only trusted once the state is);
+ * everything after a valid state redirects to the stored `redirectTo` with `?connected=` or
+ * `?error=`. Every answer carries `Referrer-Policy: no-referrer` (the URL holds a code) and
+ * `Cache-Control: no-store`. The request log strips the query string (code, state).
+ *
+ * Also registers this area's background jobs through `app.jobs`: token refresh every 10 minutes
+ * and the retry of owed revocations.
+ */
+import type { FastifyInstance } from 'fastify'
+
+export const TOKEN_REFRESH_CRON = '*/10 * * * *'
+
+export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> {
+  app.get<{ Params: { provider: string }, Querystring: Record<string, string> }>('/oauth/callback/:provider', async (req, reply) => {
+    reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store')
+    const query: Record<string, string> = {}
+    for (const [k, v] of Object.entries(req.query ?? {})) if (typeof v === 'string') query[k] = v
+    const outcome = await app.services.oauthFlow.callback(req.params.provider, query)
+    if (outcome.kind === 'refuse') {
+      req.log.warn({ provider: req.params.provider, reason: outcome.reason }, 'OAuth callback refused')
+      return reply.code(400).send({ error: { code: 'OAUTH_ERROR', reason: outcome.reason, message: outcome.message, requestId: req.id } })
+    }
+    return reply.redirect(outcome.location, 302)
+  })
+
+  const tokens = app.services.tokens
+  await app.jobs.schedule('integrations.refresh-tokens', TOKEN_REFRESH_CRON, async () => {
+    const r = await tokens.refreshDueTokens()
+    if (r.refreshed + r.failed > 0) app.log.info(r, 'background token refresh')
+  })
+  await app.jobs.schedule('integrations.retry-revocations', TOKEN_REFRESH_CRON, async () => { await tokens.retryDueRevocations() })
+  await app.jobs.work('integrations.revoke-token', async (data) => {
+    if (typeof data.revocationId === 'string') await tokens.processRevocation(data.revocationId)
+  })
+}
