@@ -1,0 +1,140 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { sql } from 'drizzle-orm'
+import { build, testClock } from '../helper.ts'
+import { signShopifyQuery } from '../fakes/shopify.ts'
+import { connect, fakeEnv, REDIRECT_TO, START, startFakes } from './oauth-helper.ts'
+
+t.test('state attacks, PKCE, redirect allow-list, Shopify HMAC, provider errors', async (t) => {
+  const fakes = await startFakes(t)
+  const clock = testClock()
+  const app = await build(t, { env: fakeEnv(fakes), clock })
+  const { adminKey } = await app.seedTeam('acme')
+  const other = await app.seedTeam('other')
+  const rowCounts = async () => (await app.database.rows<{ n: string }>(sql`select (select count(*) from integrations) || '/' || (select count(*) from integration_credentials) as n`))[0]!.n
+  const start = async (input: Record<string, unknown>, key = adminKey) => {
+    const r = await app.gql(START, { auth: key, variables: { input: { redirectTo: REDIRECT_TO, ...input } } })
+    return r.body.data!.startOAuth as { authUrl: string, state: string }
+  }
+  const callback = (provider: string, params: Record<string, string>) => app.app.inject({ method: 'GET', url: `/oauth/callback/${provider}?${new URLSearchParams(params).toString()}` })
+  const tokenCalls = () => fakes.google_drive.server.count('POST /token')
+
+  await t.test('missing, altered, expired, replayed and foreign state → 400, zero token calls, nothing written', async (t) => {
+    const before = await rowCounts()
+    const s = await start({ provider: 'google_drive' })
+    const code = new URL(fakes.google_drive.oauth.approve(s.authUrl)).searchParams.get('code')!
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['missing', { code }, 'google_drive'],
+      ['altered', { code, state: s.state.slice(0, -2) + (s.state.endsWith('AA') ? 'BB' : 'AA') }, 'google_drive'],
+      ['foreign provider', { code, state: s.state }, 'dropbox']
+    ]
+    for (const [name, params, provider] of cases) {
+      const res = await callback(provider, params)
+      t.equal(res.statusCode, 400, name)
+      t.equal(res.json().error.reason, 'invalid_state', name)
+      t.equal(res.headers['referrer-policy'], 'no-referrer')
+    }
+    t.equal(tokenCalls(), 0, 'no token-endpoint call')
+    const ok = await callback('google_drive', { code, state: s.state })
+    t.equal(ok.statusCode, 302, 'the untouched state still works once')
+    t.equal(tokenCalls(), 1)
+    const replay = await callback('google_drive', { code, state: s.state })
+    t.equal(replay.statusCode, 400, 'replayed callback URL')
+    t.equal(tokenCalls(), 1, 'replay made no token call')
+    const s2 = await start({ provider: 'google_drive' })
+    const code2 = new URL(fakes.google_drive.oauth.approve(s2.authUrl)).searchParams.get('code')!
+    clock.advance(10 * 60_000 + 1000)
+    const expired = await callback('google_drive', { code: code2, state: s2.state })
+    t.equal(expired.statusCode, 400, 'expired after 10 minutes')
+    t.equal(tokenCalls(), 1)
+    t.not(await rowCounts(), before, 'only the one valid connect wrote rows')
+  })
+
+  await t.test('state is stored hashed; PKCE challenge = BASE64URL(SHA256(verifier)); verifier never in a URL', async (t) => {
+    const s = await start({ provider: 'dropbox' })
+    const stored = await app.database.rows<{ state_hash: string, code_verifier: string }>(sql`select state_hash, code_verifier from oauth_states order by id desc limit 1`)
+    t.equal(stored[0]!.state_hash, createHash('sha256').update(s.state).digest('hex'))
+    t.notOk(JSON.stringify(stored).includes(s.state), 'raw state not stored')
+    t.equal(Buffer.from(s.state, 'base64url').length, 32, '32 random bytes')
+    const callbackUrl = fakes.dropbox.oauth.approve(s.authUrl)
+    const u = new URL(callbackUrl)
+    await callback('dropbox', Object.fromEntries(u.searchParams))
+    const verifier = fakes.dropbox.server.requests.find((x) => x.route === 'POST /oauth2/token')!.req.body.code_verifier!
+    t.equal(verifier.length, 43)
+    t.equal(new URL(s.authUrl).searchParams.get('code_challenge'), createHash('sha256').update(verifier).digest('base64url'))
+    t.notOk(s.authUrl.includes(verifier) || callbackUrl.includes(verifier), 'verifier in no URL')
+    t.notOk(stored[0]!.code_verifier.includes(verifier), 'verifier encrypted at rest')
+  })
+
+  await t.test('redirectTo outside the allow-list → 400 BAD_USER_INPUT, nothing stored', async (t) => {
+    const [{ n: before }] = await app.database.rows<{ n: number }>(sql`select count(*)::int as n from oauth_states`) as [{ n: number }]
+    for (const redirectTo of ['https://evil.example/integrations', 'https://app.example.evil.example/x', 'https://app.example/other', 'https://user@app.example/integrations', 'javascript:alert(1)']) {
+      const r = await app.gql(START, { auth: adminKey, variables: { input: { provider: 'slack', redirectTo } } })
+      t.equal(r.status, 400, redirectTo)
+      t.equal(r.body.errors![0]!.extensions.code, 'BAD_USER_INPUT')
+    }
+    const ok = await app.gql(START, { auth: adminKey, variables: { input: { provider: 'slack', redirectTo: REDIRECT_TO + '/done?x=1' } } })
+    t.ok(ok.body.data?.startOAuth.authUrl, 'a path under the allowed prefix is fine')
+    const [{ n: after }] = await app.database.rows<{ n: number }>(sql`select count(*)::int as n from oauth_states`) as [{ n: number }]
+    t.equal(after, before + 1)
+  })
+
+  await t.test('state of another team\'s flow cannot connect into this team (it connects the starter\'s team only)', async (t) => {
+    const s = await start({ provider: 'figma' }, other.adminKey)
+    const u = new URL(fakes.figma.oauth.approve(s.authUrl))
+    const res = await callback('figma', Object.fromEntries(u.searchParams))
+    const id = new URL(String(res.headers.location)).searchParams.get('integrationId')!
+    const mine = await app.gql('query($id: ID!) { integration(id: $id) { id } }', { auth: adminKey, variables: { id } })
+    t.equal(mine.body.errors![0]!.extensions.code, 'NOT_FOUND', 'bound to the team that started it')
+  })
+
+  await t.test('Shopify: bad hmac or bad shop → 400 with no token call; good one connects', async (t) => {
+    const calls = () => fakes.shopify.server.count(fakes.shopify.tokenRoute)
+    for (const [name, mutate] of [
+      ['bad hmac', (q: URLSearchParams) => q.set('hmac', '0'.repeat(64))],
+      ['tampered param', (q: URLSearchParams) => q.set('timestamp', '1')],
+      ['shop mismatch', (q: URLSearchParams) => { q.set('shop', 'other-shop.myshopify.com'); q.set('hmac', signShopifyQuery(q)) }],
+      ['shop not myshopify', (q: URLSearchParams) => { q.set('shop', 'evil.example.com'); q.set('hmac', signShopifyQuery(q)) }],
+      ['no hmac', (q: URLSearchParams) => q.delete('hmac')]
+    ] as const) {
+      const s = await start({ provider: 'shopify', shop: 'ada-shop' })
+      const q = new URL(fakes.shopify.callbackExtras!(fakes.shopify.oauth.approve(s.authUrl))).searchParams
+      mutate(q)
+      const res = await callback('shopify', Object.fromEntries(q))
+      t.equal(res.statusCode, 400, name)
+      t.match(res.json().error.reason, /invalid_(hmac|shop)/)
+    }
+    t.equal(calls(), 0)
+    const bad = await app.gql(START, { auth: adminKey, variables: { input: { provider: 'shopify', shop: 'evil.example.com', redirectTo: REDIRECT_TO } } })
+    t.equal(bad.body.errors![0]!.extensions.code, 'BAD_USER_INPUT', 'startOAuth refuses a non-myshopify shop')
+    const good = await connect(app, fakes.shopify, adminKey, { provider: 'shopify', shop: 'ada-shop' })
+    t.equal(good.location!.searchParams.get('connected'), 'shopify')
+    t.equal(calls(), 1)
+  })
+
+  await t.test('provider errors: access_denied and invalid_grant redirect with ?error and write nothing', async (t) => {
+    const before = await rowCounts()
+    const s = await start({ provider: 'slack' })
+    const denied = await app.app.inject({ method: 'GET', url: new URL(fakes.slack.oauth.deny(s.authUrl)).pathname + new URL(fakes.slack.oauth.deny(s.authUrl)).search })
+    const loc = new URL(String(denied.headers.location))
+    t.equal(loc.searchParams.get('error'), 'OAUTH_ERROR')
+    t.equal(loc.searchParams.get('reason'), 'access_denied')
+    t.equal(fakes.slack.server.count(fakes.slack.tokenRoute), 0)
+    const s2 = await start({ provider: 'slack' })
+    const u = new URL(fakes.slack.oauth.approve(s2.authUrl))
+    fakes.slack.oauth.codes.clear() // the code is already used/expired at the provider
+    const res = await callback('slack', Object.fromEntries(u.searchParams))
+    const loc2 = new URL(String(res.headers.location))
+    t.equal(loc2.searchParams.get('error'), 'OAUTH_ERROR')
+    t.equal(loc2.searchParams.get('reason'), 'invalid_grant', 'Slack 200 {ok:false} parsed as an error')
+    t.equal(await rowCounts(), before, 'no partial row')
+  })
+
+  await t.test('same account twice: a second connect reconnects the same integration', async (t) => {
+    const a = await connect(app, fakes.notion, adminKey, { provider: 'notion' })
+    const b = await connect(app, fakes.notion, adminKey, { provider: 'notion' })
+    t.equal(a.integrationId, b.integrationId)
+    const list = await app.gql('{ integrations(filter: { provider: "notion" }) { totalCount } }', { auth: adminKey })
+    t.equal(list.body.data!.integrations.totalCount, 1)
+  })
+})
