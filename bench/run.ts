@@ -3,8 +3,10 @@
  * Each benchmark runs in its own child process (`node bench/<name>.bench.ts`) and prints one
  * markdown section to stdout; this prints them as they finish, then a summary table of every
  * row that has a target, and writes bench/RESULTS.md: one section per benchmark, with the date,
- * Node version, CPU count and exact commands of the run that produced it. Running one benchmark
- * replaces only its own section.
+ * Node version, CPU count and exact commands of the run that produced it. A section is keyed by
+ * the benchmark's name and its first heading, so running one benchmark replaces only its own
+ * section, and a run whose heading names another setting (e.g. "Switchboard on PostgreSQL")
+ * sits beside the default one.
  */
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -62,7 +64,13 @@ function runOne (name: string): Promise<Outcome> {
 
 // ---- RESULTS.md: one marked section per benchmark, replaced when that benchmark runs again ----
 
-const sectionRe = /<!-- bench:([\w-]+) -->\n([\s\S]*?)\n<!-- \/bench:\1 -->/g
+const sectionRe = /<!-- bench:([\w/.-]+) -->\n([\s\S]*?)\n<!-- \/bench:\1 -->/g
+
+function sectionKey (o: Outcome): string {
+  const heading = /^#+\s*(.+)$/m.exec(o.markdown)?.[1] ?? ''
+  const slug = heading.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 80)
+  return slug === '' ? o.name : `${o.name}/${slug}`
+}
 
 function readSections (): Map<string, string> {
   const sections = new Map<string, string>()
@@ -110,9 +118,9 @@ const outcomes: Outcome[] = []
 for (const name of names) outcomes.push(await runOne(name))
 
 const sections = readSections()
-for (const o of outcomes) sections.set(o.name, sectionText(o))
+for (const o of outcomes) sections.set(sectionKey(o), sectionText(o))
 const ordered = [...sections.keys()].sort()
-const summary = ordered.flatMap((n) => targetRows(n, sections.get(n)!))
+const summary = ordered.flatMap((n) => targetRows(n.split('/')[0]!, sections.get(n)!))
 const summaryTable = summary.length > 0 ? table(['Benchmark', 'Row', 'Target'], summary) : '_No targets reported._'
 
 process.stdout.write(`\n## Summary: every row with a target\n\n${table(['Benchmark', 'Row', 'Target'], outcomes.flatMap((o) => targetRows(o.name, o.markdown)))}\n`)

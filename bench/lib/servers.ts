@@ -58,9 +58,13 @@ export async function bareFastify (): Promise<BenchServer> {
   return fastifyServer(app)
 }
 
-/** (b) Mercurius with jit, Switchboard's schema and resolvers, nothing else. */
-export async function bareMercurius (): Promise<BenchServer> {
-  const app = Fastify({ logger: false })
+/**
+ * (b) Mercurius with jit, Switchboard's schema and resolvers, nothing else. `switchboardLogger`
+ * gives it Switchboard's pino options (redaction paths) at level silent, to isolate their cost.
+ */
+export async function bareMercurius (opts: { switchboardLogger?: boolean } = {}): Promise<BenchServer> {
+  const { loggerOptions } = await import('../../src/logger.ts')
+  const app = Fastify(opts.switchboardLogger === true ? { logger: loggerOptions({ logLevel: 'silent' }) } : { logger: false })
   await app.register(mercurius, { schema: buildSchema(), jit: 1, graphiql: false })
   await app.ready()
   return fastifyServer(app)
