@@ -14,6 +14,7 @@ const SECRET_FIELDS = ['token', 'accessToken', 'access_token', 'refreshToken', '
 export const REDACT_PATHS = [
   ...SECRET_HEADERS.map((f) => `req.headers["${f}"]`),
   ...SECRET_HEADERS.map((f) => `res.headers["${f}"]`),
+  ...SECRET_FIELDS.filter((f) => /^\w+$/.test(f)),
   ...SECRET_FIELDS.map((f) => `*["${f}"]`),
   ...SECRET_FIELDS.map((f) => `*.*["${f}"]`)
 ]
@@ -29,6 +30,8 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): LoggerOptions 
     redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
     serializers: {
       req (req: FastifyRequest) {
+        // Anything that is not a request (an object logged by hand) passes through to redaction.
+        if (typeof req.url !== 'string') return req
         return { method: req.method, url: pathOnly(req.url), remoteAddress: req.ip }
       }
     }

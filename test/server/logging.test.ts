@@ -1,0 +1,26 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { loggerOptions } from '../../src/logger.ts'
+import { build } from '../helper.ts'
+
+t.test('credentials never reach the logs', async (t) => {
+  let logs = ''
+  const sink = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
+  const logger = pino({ ...loggerOptions({ logLevel: 'trace' }) }, sink)
+  const app = await build(t, { app: { loggerInstance: logger } })
+  const { adminKey, teamId } = await app.seedTeam('logs')
+  await app.gql('{ viewer { scopes } }', { auth: adminKey })
+  await app.app.inject({ method: 'POST', url: `/graphql?api_key=${adminKey}&code=abc123&state=s3cr3t`, headers: { 'content-type': 'application/json' }, payload: { query: '{ viewer { scopes } }' } })
+  const created = await app.gql('mutation { createApiKey(input: { name: "line\\nbreak", scopes: ["keys:read"] }) { secret } }', { auth: adminKey })
+  const secret = created.body.data?.createApiKey.secret as string
+  app.app.log.info({ req: { headers: { authorization: `Bearer ${adminKey}`, 'x-api-key': adminKey } }, token: 'tok_live', nested: { clientSecret: 'cs_live' } }, 'explicit object')
+  t.ok(logs.length > 0, 'something was logged')
+  t.notOk(logs.includes(adminKey), 'the API key appears in no log line')
+  t.notOk(logs.includes(secret), 'a newly created secret appears in no log line')
+  t.notOk(logs.includes('abc123') || logs.includes('s3cr3t'), 'query strings are not logged')
+  t.notOk(logs.includes('tok_live') || logs.includes('cs_live'), 'token and secret fields are redacted')
+  t.match(logs, /\[Redacted\]/)
+  for (const line of logs.trim().split('\n')) JSON.parse(line) // every entry is one JSON line
+  t.ok(teamId)
+})
