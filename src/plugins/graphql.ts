@@ -6,7 +6,7 @@
  *   introspection rule in production) → preExecution: team policy limits (limits-hook.ts)
  *   → @auth scope check per field (mercurius-auth) → resolvers → error formatter.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import mercurius from 'mercurius'
 import mercuriusAuthModule from 'mercurius-auth'
 import depthLimit from 'graphql-depth-limit'
@@ -19,7 +19,7 @@ import { formatErrors } from '../graphql/error-formatter.ts'
 import { limitsHook } from '../graphql/limits/limits-hook.ts'
 import { buildSchema } from '../graphql/schema.ts'
 import { authPlugin } from './auth.ts'
-import { rateLimitPlugin } from './rate-limit.ts'
+import { rateLimited, rateLimitPlugin } from './rate-limit.ts'
 
 // mercurius-auth is CommonJS (`module.exports = plugin`) but its types declare a default export.
 const mercuriusAuth = mercuriusAuthModule as unknown as typeof mercuriusAuthModule.default
@@ -76,4 +76,13 @@ export async function graphqlPlugin (app: FastifyInstance, { config }: { config:
   } as never)
 
   app.graphql.addHook('preExecution', limitsHook(config.graphql, app.services.policies) as never)
+  // Each root selection (aliases included) is one operation for the rate limit: the request
+  // itself paid for the first in onRequest, the rest are charged here, before anything runs.
+  app.graphql.addHook('preExecution', async (_schema, _document, context) => {
+    const ctx = context as unknown as GraphQLContext & { reply: { request: FastifyRequest } }
+    const extra = (ctx.operationShape?.operations ?? 1) - 1
+    if (extra <= 0) return
+    const wait = await app.chargeOperations(ctx.reply.request, extra)
+    if (wait > 0) throw rateLimited(wait)
+  })
 }

@@ -22,6 +22,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     principalRateLimit: onRequestAsyncHookHandler
     authFailures: AuthFailureLimiter
+    /** Count `n` more operations against the request's principal; seconds to wait when over, else 0. */
+    chargeOperations(req: FastifyRequest, n: number): Promise<number>
     /** Requests left in a key's current window, without counting one. */
     rateLimitRemaining(principal: Principal): Promise<number | null>
   }
@@ -61,6 +63,16 @@ export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) =>
     errorResponseBuilder: (_req, ctx) => rateLimited(Math.ceil(ctx.ttl / 1000))
   })
   app.decorate('principalRateLimit', app.rateLimit() as onRequestAsyncHookHandler)
+
+  const charge = app.createRateLimit()
+  app.decorate('chargeOperations', async (req: FastifyRequest, n: number) => {
+    let wait = 0
+    for (let i = 0; i < n; i++) {
+      const s = await charge(req)
+      if (!s.isAllowed && s.isExceeded) wait = Math.max(1, s.ttlInSeconds)
+    }
+    return wait
+  })
 
   const peek = app.createRateLimit()
   app.decorate('rateLimitRemaining', async (principal: Principal) => {

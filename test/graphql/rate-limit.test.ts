@@ -19,6 +19,22 @@ t.test('per-key limit: 429 with Retry-After and RATE_LIMITED; other keys unaffec
   t.equal((await app.gql(VIEWER, { auth: other.key })).status, 200, 'another key keeps its own budget')
 })
 
+t.test('each aliased root field counts as one operation', async (t) => {
+  const app = await build(t)
+  const { teamId } = await app.seedTeam('aliases')
+  const k = await app.keyWith(teamId, ['keys:read'], { rateLimit: { requests: 12, windowMs: 60_000 } })
+  const aliased = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: scopes { name }`).join(' ')} }`
+  t.equal((await app.gql(aliased(10), { auth: k.key })).status, 200, '10 operations in one request')
+  t.equal((await app.gql(aliased(2), { auth: k.key })).status, 200, '12 of 12 used')
+  const over = await app.gql(aliased(1), { auth: k.key })
+  t.equal(over.status, 429, 'the 13th operation is refused')
+  t.ok(Number(over.headers['retry-after']) > 0)
+  const other = await app.keyWith(teamId, ['keys:read'], { rateLimit: { requests: 5, windowMs: 60_000 } })
+  const burst = await app.gql(aliased(6), { auth: other.key })
+  t.equal(burst.status, 429, 'six aliases on a budget of five are refused before execution')
+  t.equal(burst.body.errors?.[0]?.extensions.code, 'RATE_LIMITED')
+})
+
 t.test('the server default applies to keys without their own limit, and to users', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_REQUESTS: '2', RATE_LIMIT_WINDOW_MS: '60000' } })
   const { adminKey } = await app.seedTeam('default-limit')

@@ -6,7 +6,9 @@
  *   selects by its page size (the argument, a variable, or the default page size), so
  *   `apiKeys(first: 100) { nodes { id name } }` costs 1 + 100 × (1 + 2) = 301;
  * - aliases and directives, counted over the whole document;
- * - whether it asks for introspection (`__schema`, `__type`).
+ * - whether it asks for introspection (`__schema`, `__type`);
+ * - the root fields it runs: each root selection (an alias too) is one operation for the rate
+ *   limit, so 15 aliased mutations cost 15 requests, not one.
  */
 import {
   getNamedType, isObjectType, isInterfaceType, Kind,
@@ -20,6 +22,10 @@ export interface OperationShape {
   aliases: number
   directives: number
   introspection: boolean
+  /** Names of the root fields selected, once each, sorted. */
+  rootFields: string[]
+  /** Root selections including aliases: what the rate limit charges. */
+  operations: number
 }
 
 type Variables = Record<string, unknown> | undefined | null
@@ -36,7 +42,8 @@ export function analyzeOperation (
 ): OperationShape {
   const fragments = new Map<string, FragmentDefinitionNode>()
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d)
-  const shape: OperationShape = { depth: 0, cost: 0, aliases: 0, directives: operation.directives?.length ?? 0, introspection: false }
+  const shape: OperationShape = { depth: 0, cost: 0, aliases: 0, directives: operation.directives?.length ?? 0, introspection: false, rootFields: [], operations: 0 }
+  const rootNames = new Set<string>()
 
   const pageSize = (value: ValueNode | undefined): number => {
     if (value === undefined) return defaultPageSize
@@ -48,8 +55,8 @@ export function analyzeOperation (
     return defaultPageSize
   }
 
-  /** Returns [cost, depth] of a selection set under `parent`. */
-  const walk = (set: SelectionSetNode, parent: GraphQLNamedType | undefined, seen: Set<string>): [number, number] => {
+  /** Returns [cost, depth] of a selection set under `parent`; `atRoot` while on the operation's own level. */
+  const walk = (set: SelectionSetNode, parent: GraphQLNamedType | undefined, seen: Set<string>, atRoot = false): [number, number] => {
     let cost = 0
     let depth = 0
     for (const sel of set.selections) {
@@ -57,6 +64,10 @@ export function analyzeOperation (
       if (sel.kind === Kind.FIELD) {
         if (sel.alias !== undefined) shape.aliases++
         const name = sel.name.value
+        if (atRoot && name !== '__typename') {
+          shape.operations++
+          rootNames.add(name)
+        }
         if (name.startsWith('__')) {
           if (name !== '__typename') shape.introspection = true
           continue
@@ -73,14 +84,14 @@ export function analyzeOperation (
         depth = Math.max(depth, 1 + childDepth)
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {
         const type = sel.typeCondition === undefined ? parent : schema.getType(sel.typeCondition.name.value) ?? undefined
-        const [c, d] = walk(sel.selectionSet, type, seen)
+        const [c, d] = walk(sel.selectionSet, type, seen, atRoot)
         cost += c
         depth = Math.max(depth, d)
       } else {
         const frag = fragments.get(sel.name.value)
         if (frag === undefined || seen.has(frag.name.value)) continue
         shape.directives += frag.directives?.length ?? 0
-        const [c, d] = walk(frag.selectionSet, schema.getType(frag.typeCondition.name.value) ?? undefined, new Set([...seen, frag.name.value]))
+        const [c, d] = walk(frag.selectionSet, schema.getType(frag.typeCondition.name.value) ?? undefined, new Set([...seen, frag.name.value]), atRoot)
         cost += c
         depth = Math.max(depth, d)
       }
@@ -89,7 +100,8 @@ export function analyzeOperation (
   }
 
   const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType()
-  const [cost, depth] = walk(operation.selectionSet, root ?? undefined, new Set())
+  const [cost, depth] = walk(operation.selectionSet, root ?? undefined, new Set(), true)
+  shape.rootFields = [...rootNames].sort()
   shape.cost = cost
   shape.depth = Math.max(0, depth - 1)
   return shape
