@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { summariseProfile } from './lib/cpu-profile.ts'
-import { alternateInjectBatches, type InjectVariant } from './lib/inprocess.ts'
+import { alternateInjectBatches, type BatchCost, type InjectVariant } from './lib/inprocess.ts'
 import { startServer, runLoad, SERVER_ENV, type ServerHandle } from './lib/processes.ts'
 import type { LoadResult } from './lib/load-generator.ts'
 import { atLeast, envFlag, envInt, fmtInt, fmtNum, median, table } from './lib/report.ts'
@@ -58,11 +58,23 @@ async function verifyOverHttp (s: ServerHandle): Promise<void> {
 const load = (s: ServerHandle, seconds: number): Promise<LoadResult> =>
   runLoad({ url: s.url, body: REQUEST_BODY, headers: s.headers, connections: CONNECTIONS, durationSeconds: seconds })
 
-interface HttpResults { rounds: Map<ServerKind, LoadResult[]>, profile?: string }
+/** A load round plus the server's own CPU time per request over it (noise from other processes barely moves it). */
+type Round = LoadResult & { cpuUsPerRequest: number }
+
+async function measuredLoad (s: ServerHandle, seconds: number): Promise<Round> {
+  const before = await s.cpuMicros()
+  const res = await load(s, seconds)
+  // Let background work caused by the load (request-log flush every 250 ms) land in this window.
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  const after = await s.cpuMicros()
+  return { ...res, cpuUsPerRequest: (after - before) / res.total }
+}
+
+interface HttpResults { rounds: Map<ServerKind, Round[]>, profile?: string }
 
 async function httpComparison (): Promise<HttpResults> {
   const servers: ServerHandle[] = []
-  const rounds = new Map<ServerKind, LoadResult[]>(SERVER_KINDS.map((k) => [k, []]))
+  const rounds = new Map<ServerKind, Round[]>(SERVER_KINDS.map((k) => [k, []]))
   let profileDir: string | undefined
   try {
     for (const kind of SERVER_KINDS) {
@@ -75,8 +87,8 @@ async function httpComparison (): Promise<HttpResults> {
     for (let r = 0; r < ROUNDS; r++) {
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(i + r) % servers.length]! // interleaved; the first slot rotates each round
-        const res = await load(s, DURATION)
-        log(`round ${r + 1}/${ROUNDS} ${s.kind}: ${fmtInt(res.requestsPerSecond)} req/s, p99 ${res.latencyP99Ms} ms, non-2xx ${res.non2xx}, errors ${res.errors}`)
+        const res = await measuredLoad(s, DURATION)
+        log(`round ${r + 1}/${ROUNDS} ${s.kind}: ${fmtInt(res.requestsPerSecond)} req/s, ${fmtNum(res.cpuUsPerRequest, 1)} CPU µs/req, p99 ${res.latencyP99Ms} ms, non-2xx ${res.non2xx}, errors ${res.errors}`)
         rounds.get(s.kind)!.push(res)
       }
     }
@@ -98,7 +110,7 @@ async function httpComparison (): Promise<HttpResults> {
 }
 
 /** Switchboard (with and without request log) and bare Mercurius in this process. */
-async function inProcessComparison (): Promise<Array<{ name: string, us: number[] }>> {
+async function inProcessComparison (): Promise<Array<{ name: string, cost: BatchCost[] }>> {
   Object.assign(process.env, SERVER_ENV) // Mercurius and Fastify behave as in production
   const { bareFastify, bareMercurius, switchboard } = await import('./lib/servers.ts')
   const built = [
@@ -118,7 +130,7 @@ async function inProcessComparison (): Promise<Array<{ name: string, us: number[
       return { name: b.name, app, headers: b.server.headers, ...(settle !== undefined && { settle }) }
     })
     const us = await alternateInjectBatches(variants, { rounds: INJECT_ROUNDS, batch: INJECT_BATCH, body: REQUEST_BODY, check: check('inject') })
-    return built.map((b, i) => ({ name: b.name, us: us[i]! }))
+    return built.map((b, i) => ({ name: b.name, cost: us[i]! }))
   } finally {
     for (const b of built) await b.server.close()
   }
@@ -129,6 +141,7 @@ const roundRatio = (a: readonly number[], b: readonly number[]): number => media
 
 function httpTable (rounds: HttpResults['rounds']): { markdown: string, notes: string[] } {
   const rps = (k: ServerKind): number[] => rounds.get(k)!.map((r) => r.requestsPerSecond)
+  const cpu = (k: ServerKind): number[] => rounds.get(k)!.map((r) => r.cpuUsPerRequest)
   const sb = rps('switchboard')
   const notes: string[] = []
   const rows = SERVER_KINDS.map((k) => {
@@ -139,8 +152,8 @@ function httpTable (rounds: HttpResults['rounds']): { markdown: string, notes: s
     if (k === 'fastify') target = 'physical bound'
     else if (k === 'mercurius') target = 'baseline'
     else if (k === 'switchboard' || k === 'switchboard-nolog') target = atLeast(roundRatio(rps(k), rps('mercurius')), 0.75, '× Mercurius')
-    else if (k === 'apollo') target = `Switchboard ${atLeast(roundRatio(sb, rps('apollo')), 2, '× Apollo')}`
-    else if (k === 'yoga') target = `Switchboard ${atLeast(roundRatio(sb, rps('yoga')), 3, '× Yoga')}`
+    else if (k === 'apollo') target = `Switchboard ${atLeast(roundRatio(sb, rps('apollo')), 2, '× Apollo')}; by CPU ${fmtNum(roundRatio(cpu('apollo'), cpu('switchboard')))}×`
+    else if (k === 'yoga') target = `Switchboard ${atLeast(roundRatio(sb, rps('yoga')), 3, '× Yoga')}; by CPU ${fmtNum(roundRatio(cpu('yoga'), cpu('switchboard')))}×`
     return [
       LABEL[k],
       fmtInt(median(rps(k))),
@@ -148,6 +161,8 @@ function httpTable (rounds: HttpResults['rounds']): { markdown: string, notes: s
       fmtNum(median(rs.map((r) => r.latencyP99Ms)), 0),
       fmtNum(roundRatio(rps(k), rps('mercurius'))),
       fmtNum(roundRatio(rps(k), rps('fastify'))),
+      fmtNum(median(cpu(k)), 1),
+      fmtNum(roundRatio(cpu('mercurius'), cpu(k))),
       target
     ]
   })
@@ -155,28 +170,30 @@ function httpTable (rounds: HttpResults['rounds']): { markdown: string, notes: s
   notes.push(`Request logging on ${DB_LABEL}: (c) ÷ (d) = ${fmtNum(withLog)}, i.e. it costs ${fmtNum((1 - withLog) * 100, 1)} % of Switchboard's throughput` +
     (Math.abs(1 - withLog) < 0.1 ? ' — within the ±10 % HTTP noise of this machine; see the in-process table.' : withLog > 1 ? ' (a gain is noise: rounds disagree).' : '.'))
   return {
-    markdown: table(['Server', 'req/s (median)', 'req/s per round', 'p99 ms', '÷ bare Mercurius', '÷ bare Fastify', 'Target'], rows),
+    markdown: table(['Server', 'req/s (median)', 'req/s per round', 'p99 ms', '÷ bare Mercurius', '÷ bare Fastify', 'server CPU µs/req', '÷ Mercurius by CPU', 'Target'], rows),
     notes
   }
 }
 
-function inProcessTable (results: Array<{ name: string, us: number[] }>): string {
-  const merc = results[1]!.us
-  const best = (xs: readonly number[]): number => Math.min(...xs)
-  const rows = results.map(({ name, us }, i) => {
-    const ratio = roundRatio(merc, us) // throughput relative to Mercurius = its cost ÷ ours
-    const added = median(us.map((x, r) => x - merc[r]!))
+function inProcessTable (results: Array<{ name: string, cost: BatchCost[] }>): string {
+  const mercCpu = results[1]!.cost.map((c) => c.cpu)
+  const mercWall = results[1]!.cost.map((c) => c.wall)
+  const rows = results.map(({ name, cost }, i) => {
+    const cpu = cost.map((c) => c.cpu)
+    const wall = cost.map((c) => c.wall)
+    const ratio = roundRatio(mercCpu, cpu) // throughput relative to Mercurius = its cost ÷ ours
+    const added = median(cpu.map((x, r) => x - mercCpu[r]!))
     return [
       name,
-      fmtNum(median(us), 1),
-      fmtNum(best(us), 1),
+      fmtNum(median(cpu), 1),
+      fmtNum(median(wall), 1),
       i === 1 ? '–' : `${added >= 0 ? '+' : ''}${fmtNum(added, 1)}`,
       fmtNum(ratio),
-      fmtNum(best(merc) / best(us)),
+      fmtNum(roundRatio(mercWall, wall)),
       name.startsWith('Switchboard') ? atLeast(ratio, 0.75, '× Mercurius') : i === 1 ? 'baseline' : i === 0 ? 'bound' : 'diagnostic'
     ]
   })
-  return table(['Variant', 'µs/request (median)', 'µs (best round)', 'µs added vs Mercurius', '÷ bare Mercurius (req/s)', '÷ Mercurius, best rounds', 'Target'], rows)
+  return table(['Variant', 'CPU µs/req (median)', 'wall µs/req (median)', 'CPU µs added vs Mercurius', '÷ bare Mercurius by CPU', '÷ bare Mercurius by wall', 'Target (by CPU)'], rows)
 }
 
 const started = Date.now()
@@ -191,7 +208,9 @@ const out = [
   `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in its own process (NODE_ENV=production, logging off); ` +
   `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server per round, ${ROUNDS} interleaved rounds (first slot rotates), after a ${WARMUP} s warm-up each. ` +
   `Switchboard: API key (admin:full, own limit 10,000,000/min) + @auth scope + rate limit + depth/cost/policy + request log, on ${DB_LABEL}. ` +
-  'Ratios are medians of per-round ratios. Targets (issue 6): Switchboard ≥ 0.75× bare Mercurius, ≥ 2× Apollo, ≥ 3× Yoga.',
+  'Ratios are medians of per-round ratios; targets are checked on req/s. Server CPU µs/req is the server process\'s own CPU time (user + system, including background work such as request-log flushes) per request served: ' +
+  'other processes on a shared machine barely move it, so "÷ Mercurius by CPU" (Mercurius\'s CPU per request ÷ this one\'s) corroborates the req/s ratio when the machine is busy. ' +
+  'Targets (issue 6): Switchboard ≥ 0.75× bare Mercurius, ≥ 2× Apollo, ≥ 3× Yoga.',
   '',
   markdown,
   '',
@@ -202,7 +221,7 @@ const out = [
   `Alternating batches of ${fmtInt(INJECT_BATCH)} sequential \`app.inject\` calls in one process, ${INJECT_ROUNDS} rounds (first slot rotates), after a warm-up batch each; same query, same key. ` +
   'Each Switchboard batch ends by flushing its buffered request-log rows and usage counts, inside its timed window (on PGlite those writes run on this thread). ' +
   '`inject` adds the same fixed cost to every variant, which pulls the ratios towards 1; the µs-added column is the pipeline\'s own cost per request. ' +
-  'Other processes only ever add time, so on a busy machine the best round is the cleaner estimate of intrinsic cost; it is shown beside the median.',
+  'Cost is this process\'s CPU time per request (process.cpuUsage, all threads), which other processes on a shared machine barely move, with wall time beside it; ratios are medians of per-round ratios.',
   '',
   inProcessTable(inproc),
   ...(http.profile === undefined ? [] : ['', '### Gateway: CPU profile of Switchboard under load', '', http.profile]),

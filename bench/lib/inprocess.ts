@@ -16,11 +16,19 @@ export interface InjectVariant {
   settle?: () => Promise<void>
 }
 
-/** Microseconds per request, one value per round, for each variant (in input order). */
-export async function alternateInjectBatches (variants: readonly InjectVariant[], opts: { rounds: number, batch: number, body: string, check: (payload: string) => void }): Promise<number[][]> {
-  const perRound = variants.map(() => [] as number[])
-  const run = async (v: InjectVariant, n: number): Promise<number> => {
+export interface BatchCost {
+  /** Wall-clock µs per request. */
+  wall: number
+  /** This process's CPU time (user + system, all threads) µs per request: what other processes barely move. */
+  cpu: number
+}
+
+/** Cost per request, one value per round, for each variant (in input order). */
+export async function alternateInjectBatches (variants: readonly InjectVariant[], opts: { rounds: number, batch: number, body: string, check: (payload: string) => void }): Promise<BatchCost[][]> {
+  const perRound = variants.map(() => [] as BatchCost[])
+  const run = async (v: InjectVariant, n: number): Promise<BatchCost> => {
     const headers = { 'content-type': 'application/json', ...v.headers }
+    const c0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
     let last = ''
     for (let i = 0; i < n; i++) {
@@ -29,9 +37,10 @@ export async function alternateInjectBatches (variants: readonly InjectVariant[]
       last = res.payload
     }
     await v.settle?.()
-    const us = Number(process.hrtime.bigint() - t0) / 1000 / n
+    const wall = Number(process.hrtime.bigint() - t0) / 1000 / n
+    const c = process.cpuUsage(c0)
     opts.check(last)
-    return us
+    return { wall, cpu: (c.user + c.system) / n }
   }
   // Warm-up: jit compilation, caches, V8 tiers.
   for (const v of variants) await run(v, Math.min(opts.batch, 2000))

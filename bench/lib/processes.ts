@@ -16,6 +16,8 @@ export interface ServerHandle {
   pid: number
   url: string
   headers: Record<string, string>
+  /** CPU time (user + system, µs) the server process has used so far. */
+  cpuMicros(): Promise<number>
   profile(file: string, during: () => Promise<void>): Promise<void>
   stop(): Promise<void>
 }
@@ -44,6 +46,12 @@ export function startServer (kind: ServerKind, timeoutMs = 60_000): Promise<Serv
       pid: child.pid!,
       url: `http://127.0.0.1:${m.port}/graphql`,
       headers: m.headers,
+      async cpuMicros () {
+        const reply = next('cpu')
+        send({ type: 'cpu' })
+        const r = await reply
+        return r.type === 'cpu' ? r.micros : Number.NaN
+      },
       async profile (file, during) {
         send({ type: 'profile-start' })
         await during()

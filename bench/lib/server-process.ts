@@ -2,6 +2,7 @@
  * Child-process entry for one server under test: `node bench/lib/server-process.ts <kind>`.
  * Listens on 127.0.0.1 (random port) and talks to the parent over IPC:
  *   → { type: 'ready', port, headers }            once listening
+ *   ← { type: 'cpu' } → { type: 'cpu', micros }   CPU time (user + system) used so far
  *   ← { type: 'profile-start' } / { type: 'profile-stop', file }   V8 CPU profile of a window
  *   → { type: 'profile-saved', file }
  *   ← { type: 'stop' }                             close and exit
@@ -10,9 +11,10 @@ import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { buildServer, isServerKind } from './servers.ts'
 
-export type ToServer = { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop', file: string }
+export type ToServer = { type: 'stop' } | { type: 'cpu' } | { type: 'profile-start' } | { type: 'profile-stop', file: string }
 export type FromServer =
   | { type: 'ready', port: number, headers: Record<string, string> }
+  | { type: 'cpu', micros: number }
   | { type: 'profile-saved', file: string }
   | { type: 'error', message: string }
 
@@ -31,7 +33,10 @@ try {
 
   process.on('message', (m: ToServer) => {
     void (async () => {
-      if (m.type === 'profile-start') {
+      if (m.type === 'cpu') {
+        const { user, system } = process.cpuUsage()
+        send({ type: 'cpu', micros: user + system })
+      } else if (m.type === 'profile-start') {
         session = new Session()
         session.connect()
         await session.post('Profiler.enable')
