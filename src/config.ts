@@ -208,12 +208,13 @@ export function loadConfig (env: Env = process.env): Config {
   const maxPageSize = r.int('GRAPHQL_MAX_PAGE_SIZE', 100, 1, 1000)
 
   const encryption = encryptionKeys(r, production, dataDir)
-  const integrations = integrationsConfig(r, env, production, r.int('PORT', 3000, 0, 65535))
+  const port = r.int('PORT', 3000, 0, 65535)
+  const integrations = integrationsConfig(r, env, production, port)
 
   const config: Config = {
     nodeEnv,
     host: r.str('HOST', '127.0.0.1')!,
-    port: r.int('PORT', 3000, 0, 65535),
+    port,
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
     trustProxy: r.bool('TRUST_PROXY', false),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 100, 60_000),

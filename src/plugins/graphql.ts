@@ -40,6 +40,7 @@ export async function graphqlPlugin (app: FastifyInstance, { config }: { config:
   await app.register(rateLimitPlugin, { config })
   await app.register(authPlugin)
 
+  app.decorateRequest('operationShape', undefined)
   app.addHook('onRoute', (route) => {
     if (route.url !== '/graphql') return
     route.bodyLimit = config.graphql.bodyLimit

@@ -8,17 +8,14 @@
  *
  * Never stored: headers (so no Authorization, keys or cookies), query strings, GraphQL variables.
  */
-import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import type { Clock } from '../domain/clock.ts'
-import { AuditEventService } from '../domain/request-logs/audit-event.service.ts'
 import { OperationDescriber, type OperationInfo } from '../domain/request-logs/graphql-operation.ts'
 import type { LogEntry } from '../domain/request-logs/log-entry.ts'
 import { logIdAt } from '../domain/request-logs/log-ids.ts'
 import { pgliteInsertSink, postgresCopySink, type LogSink } from '../domain/request-logs/log-sinks.ts'
-import { RequestLogService } from '../domain/request-logs/request-log.service.ts'
 import { RequestLogWriter } from '../domain/request-logs/request-log-writer.ts'
 import { pathOf, scrubPath, scrubSecrets } from '../domain/request-logs/scrub.ts'
 import { AppError, isErrorCode, type ErrorCode } from '../errors.ts'
@@ -65,25 +62,11 @@ declare module 'fastify' {
   }
 }
 
-// Added to `app.services` by this plugin (services.ts builds the core services). Optional in the
-// type only because services.ts's literal cannot name them; always set once the app is ready.
-declare module './services.ts' {
-  interface Services {
-    requestLogs?: RequestLogService
-    auditEvents?: AuditEventService
-  }
-}
-
 /** Probes and the scrape endpoint: high-frequency, no caller, nothing to audit. */
 const UNLOGGED_ROUTES = new Set(['/healthz', '/readyz', '/metrics'])
 const GRAPHQL_ROUTE = '/graphql'
 const MAX_USER_AGENT = 256
 export const RETENTION_JOB = 'request-logs.retention'
-
-// Mercurius keeps the GraphQL context (where the limits hook leaves `operationShape`, with the
-// query cost) on the request under this symbol; it has no public accessor. A test asserts the
-// cost is recorded, so a Mercurius change that moves it fails loudly.
-const { kRequestContext } = createRequire(import.meta.url)('mercurius/lib/symbols.js') as { kRequestContext: symbol }
 
 const STATUS_CODES: Record<number, ErrorCode> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' }
 const codeOfStatus = (status: number): ErrorCode => STATUS_CODES[status] ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT')
@@ -92,9 +75,7 @@ export const requestLogPlugin = fp<{ config: Config, clock: Clock }>(async (app,
   const { database, metrics } = app
   const describer = new OperationDescriber({ maxTokens: config.graphql.maxTokens })
 
-  const requestLogs = new RequestLogService({ db: database.db, rows: database.rows, clock, pages: config.graphql })
-  app.services.requestLogs = requestLogs
-  app.services.auditEvents = new AuditEventService({ db: database.db, pages: config.graphql })
+  const { requestLogs } = app.services
 
   let writer: RequestLogWriter | undefined
   if (config.requestLog.enabled) {
@@ -179,8 +160,7 @@ function inboundEntry (req: FastifyRequest, reply: FastifyReply, route: string |
     rootFields = op.rootFields
     operation = op.name ?? (rootFields.length > 0 ? rootFields.join(',') : null)
     endpoint = `${operationType} ${operation ?? '(unknown)'}`
-    const shape = (req as unknown as Record<symbol, { operationShape?: { cost: number } } | undefined>)[kRequestContext]?.operationShape
-    cost = shape?.cost ?? null
+    cost = req.operationShape?.cost ?? null
   } else {
     operationType = 'rest'
     operation = route ?? null

@@ -13,6 +13,8 @@ import { JwtVerifier } from '../domain/auth/jwt-verifier.ts'
 import { CachedTeamDirectory } from '../domain/auth/team-directory.ts'
 import { GraphqlPolicyService } from '../domain/graphql-policy/graphql-policy.service.ts'
 import { TeamService } from '../domain/teams/team.service.ts'
+import { RequestLogService } from '../domain/request-logs/request-log.service.ts'
+import { AuditEventService } from '../domain/request-logs/audit-event.service.ts'
 import { fetchHttpClient } from '../connectors/http.ts'
 import { ProviderCatalog } from '../connectors/registry.ts'
 import { IntegrationService } from '../domain/integrations/integration.service.ts'
@@ -22,6 +24,8 @@ import { TokenService } from '../domain/oauth/token.service.ts'
 import { Vault } from '../domain/vault/vault.ts'
 
 export interface Services {
+  requestLogs: RequestLogService
+  auditEvents: AuditEventService
   teams: TeamService
   apiKeys: ApiKeyService
   keyVerifier: ApiKeyVerifier
@@ -67,6 +71,8 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
     })
   }
   const services: Services = {
+    requestLogs: new RequestLogService({ db, rows: app.database.rows, clock, pages: config.graphql }),
+    auditEvents: new AuditEventService({ db, pages: config.graphql }),
     ...integrationServices,
     teams,
     keyVerifier,

@@ -4,6 +4,7 @@
  * static graphql-depth-limit rule already capped depth at the server maximum) and before any
  * resolver, so a rejected operation has no effect.
  */
+import type { FastifyRequest } from 'fastify'
 import type { DocumentNode, GraphQLSchema } from 'graphql'
 import type { Config } from '../../config.ts'
 import { hasScope } from '../../domain/auth/scopes.ts'
@@ -18,11 +19,16 @@ declare module '../context.ts' {
   interface GraphQLContext { operationShape?: OperationShape }
 }
 
+declare module 'fastify' {
+  /** Set before execution; read after the response by the request log (cost, root fields). */
+  interface FastifyRequest { operationShape: OperationShape | undefined }
+}
+
 export function limitsHook (limits: Config['graphql'], policies: GraphqlPolicyService) {
   // Operations without variables have a fixed shape: measure each parsed document once.
   const memo = new WeakMap<DocumentNode, Map<string, OperationShape>>()
 
-  return async function enforceLimits (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext & { reply: { request: { body: unknown } } }, variables?: Record<string, unknown>): Promise<void> {
+  return async function enforceLimits (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext & { reply: { request: FastifyRequest } }, variables?: Record<string, unknown>): Promise<void> {
     const body = context.reply.request.body as { operationName?: string | null } | undefined
     const operation = findOperation(document, body?.operationName)
     if (operation === undefined) return // graphql-js reports the missing or ambiguous operation
@@ -37,6 +43,7 @@ export function limitsHook (limits: Config['graphql'], policies: GraphqlPolicySe
       }
     }
     context.operationShape = shape
+    context.reply.request.operationShape = shape
     const policy = await policies.effective(context.principal.teamId)
     if (shape.introspection && !(policy.introspection && hasScope(context.principal.scopes, 'admin:full'))) {
       throw new AppError('FORBIDDEN', 'Introspection is not allowed for this caller')

@@ -15,13 +15,13 @@ const toFilter = (f: LogFilterArg | null | undefined): RequestLogFilter | undefi
 export const requestLogResolvers = {
   Query: {
     requestLogs: async (_: unknown, { filter, ...page }: Page & { filter?: LogFilterArg | null }, { principal, services }: Ctx) =>
-      unwrap(await services.requestLogs!.list(principal, toFilter(filter), page)),
+      unwrap(await services.requestLogs.list(principal, toFilter(filter), page)),
     requestLog: async (_: unknown, { id }: { id: string }, { principal, services }: Ctx) =>
-      unwrap(await services.requestLogs!.get(principal, id)),
+      unwrap(await services.requestLogs.get(principal, id)),
     requestLogStats: async (_: unknown, { filter, bucket }: { filter?: LogFilterArg | null, bucket: 'HOUR' | 'DAY' }, { principal, services }: Ctx) =>
-      unwrap(await services.requestLogs!.stats(principal, toFilter(filter), bucket === 'DAY' ? 'day' : 'hour')),
+      unwrap(await services.requestLogs.stats(principal, toFilter(filter), bucket === 'DAY' ? 'day' : 'hour')),
     auditEvents: async (_: unknown, { filter, ...page }: Page & { filter?: AuditEventFilter | null }, { principal, services }: Ctx) =>
-      unwrap(await services.auditEvents!.list(principal, filter, page))
+      unwrap(await services.auditEvents.list(principal, filter, page))
   },
   RequestLog: {
     direction: (row: RequestLogRow) => row.direction.toUpperCase(),
