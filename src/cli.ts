@@ -5,6 +5,7 @@
  *   teams create <name>                       create a team
  *   keys create --team <id> --name <n> --scopes <a,b> [--expires-in-days N]
  *   token --team <id> --user <id> --role <r> [--expires-in 1h]   sign a dev JWT with JWT_SECRET
+ *   rotate-keys                               re-encrypt every stored secret under the newest ENCRYPTION_KEYS key
  * Every command takes --json for machine-readable output. On the embedded database the CLI
  * refuses to open ./data while a server holds it (DataDirLockedError), instead of corrupting it.
  */
@@ -18,6 +19,7 @@ import { ApiKeyVerifier } from './domain/api-keys/api-key-verifier.ts'
 import { isScope } from './domain/auth/scopes.ts'
 import { systemClock } from './domain/clock.ts'
 import { TeamService } from './domain/teams/team.service.ts'
+import { rotateKeys } from './cli/rotate-keys.ts'
 
 class UsageError extends Error {}
 
@@ -25,7 +27,8 @@ const USAGE = `usage: switchboard <command> [--json]
   migrate
   teams create <name>
   keys create --team <id> --name <name> --scopes <scope,scope> [--expires-in-days <n>]
-  token --team <id> --user <id> --role <owner|admin|member|operator> [--expires-in <1h>]`
+  token --team <id> --user <id> --role <owner|admin|member|operator> [--expires-in <1h>]
+  rotate-keys`
 
 type Output = { json: Record<string, unknown>, text: string }
 
@@ -98,6 +101,12 @@ async function run (argv: string[], config: Config): Promise<Output> {
         text: `Created key ${apiKey.id} (${apiKey.prefix}…), expires ${apiKey.expiresAt.toISOString()}.\nShown once:\n${secret}`
       }
     })
+  }
+
+  if (command === 'rotate-keys') {
+    let text = ''
+    const report = await rotateKeys(config, { print: (out) => { text += out } })
+    return { json: report as unknown as Record<string, unknown>, text: text.trimEnd() }
   }
 
   if (command === 'token') {

@@ -33,6 +33,9 @@ t.test('teams create, keys create and token produce credentials the gateway acce
   t.equal(bad.status, 2, 'unknown scope is a usage error')
   t.match(bad.err, /unknown scope: root:all/)
   t.equal(cli('frobnicate').status, 2)
+  const rotated = cli('rotate-keys', '--json')
+  t.equal(rotated.status, 0, rotated.err)
+  t.match(JSON.parse(rotated.out), { keyVersion: Number })
 
   // The same database, served: the CLI's key and token work.
   const database = url === undefined
