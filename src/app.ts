@@ -17,6 +17,7 @@ import { requestLogPlugin } from './plugins/request-log.ts'
 import { servicesPlugin } from './plugins/services.ts'
 import { healthRoutes } from './routes/health.ts'
 import { oauthCallbackRoutes } from './routes/oauth-callback.ts'
+import { oauthStartRoutes } from './routes/oauth-start.ts'
 import { metricsRoutes } from './routes/metrics.ts'
 
 export interface BuildOptions {
@@ -77,6 +78,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(requestLogPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(healthRoutes)
   await app.register(metricsRoutes, { token: config.metrics.token })
+  await app.register(oauthStartRoutes)
   await app.register(oauthCallbackRoutes)
   await app.register(graphqlPlugin, { config })
   return app

@@ -31,7 +31,7 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
 ]
 
 /** Integration `config` keys that hold a custom provider's URLs. */
-const INTEGRATION_URL_KEYS: Record<string, string> = { authorizeUrl: 'authorize', tokenUrl: 'token', revokeUrl: 'revoke', userinfoUrl: 'userinfo', baseUrl: 'api' }
+const INTEGRATION_URL_KEYS: Record<string, string> = { authorizeUrl: 'authorize', tokenUrl: 'token', revokeUrl: 'revoke', userinfoUrl: 'userinfo', baseUrl: 'api', issuer: 'issuer' }
 
 export class ProviderCatalog {
   readonly #byId: ReadonlyMap<string, ProviderDefinition>

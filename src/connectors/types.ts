@@ -3,6 +3,7 @@
  * in registry.ts. A provider's OAuth dialect is data (fields below) plus a few optional methods
  * for the quirks data cannot express; nothing anywhere branches on a provider id.
  */
+import type { Connector, JsonSchema } from './connector.ts'
 import type { HttpClient } from './http.ts'
 
 export type ProviderCategory = 'design-tools' | 'ecommerce' | 'marketing' | 'storage' | 'productivity' | 'crm' | 'communication' | 'automation'
@@ -10,9 +11,12 @@ export type ProviderStatus = 'active' | 'coming_soon'
 export type AuthMode = 'oauth2' | 'api_key' | 'basic' | 'webhook'
 
 /** Named URL templates; `{shop}` and `{tenant}` are filled per integration. Each is overridable by config. */
-export type ProviderUrls = Record<string, string> & { authorize?: string, token?: string, refresh?: string, revoke?: string, api?: string }
+export type ProviderUrls = Record<string, string> & { authorize?: string, token?: string, refresh?: string, revoke?: string, api?: string
+  /** The authorization server's issuer identifier (RFC 9207): a callback carrying another `iss` is refused. */
+  issuer?: string }
 
-export interface ProviderOperation { name: string, description: string, scopes?: string[] }
+/** An operation in the catalog; providers with a connector list the connector's own operations here. */
+export interface ProviderOperation { name: string, description: string, scopes?: string[], inputSchema?: JsonSchema, long?: boolean }
 
 /** Tokens as a provider returned them, normalised. */
 export interface TokenSet {
@@ -21,6 +25,8 @@ export interface TokenSet {
   tokenType: string
   /** Seconds; null when the response has none (see OAuthSettings.defaultTokenLifetimeSeconds). */
   expiresIn: number | null
+  /** Seconds the refresh token itself lives (`refresh_token_expires_in`, Shopify expiring tokens); absent/null = unknown. */
+  refreshTokenExpiresIn?: number | null
   scopes: string[] | null
   /** Non-secret extras the provider sends with the token (workspace, instance URL, user id…). */
   extra: Record<string, unknown>
@@ -57,6 +63,8 @@ export interface OAuthSettings {
   tokenRequestFormat: 'form' | 'json'
   /** Whether the token endpoint wants `grant_type` on the authorization-code exchange (Shopify does not). */
   sendsGrantType: boolean
+  /** Extra body parameters on the authorization-code exchange only (Shopify: `expiring=1` for expiring offline tokens). */
+  extraExchangeParams?: Record<string, string>
   /** Lifetime to assume when a token response has no `expires_in` (Salesforce: session timeout). */
   defaultTokenLifetimeSeconds: number | null
   /** Whether the provider may rotate the refresh token on refresh (then the new one is kept). */
@@ -81,6 +89,8 @@ export interface ProviderDefinition {
   urls: ProviderUrls
   oauth?: OAuthSettings
   operations: ProviderOperation[]
+  /** The provider's data API (operations, capabilities), for providers that have one (connector.ts). */
+  connector?: Connector
   /** Custom OAuth2: the URLs and client come from the integration's config, not the catalog. */
   urlsFromIntegration?: boolean
 

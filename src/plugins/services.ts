@@ -67,7 +67,8 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
     integrations: new IntegrationService({ db, clock, vault, catalog, tokens, http, pages: config.graphql }),
     oauthFlow: new OAuthFlowService({
       db, clock, vault, catalog, oauth, tokens, http, log: app.log,
-      publicUrl: config.integrations.publicUrl, redirectAllowList: config.integrations.redirectAllowList, stateTtlSeconds: config.integrations.stateTtlSeconds
+      publicUrl: config.integrations.publicUrl, redirectAllowList: config.integrations.redirectAllowList, stateTtlSeconds: config.integrations.stateTtlSeconds,
+      secureCookies: config.nodeEnv === 'production' || config.integrations.publicUrl.startsWith('https:')
     })
   }
   const services: Services = {

@@ -4,11 +4,15 @@
  * everything after a valid state redirects to the stored `redirectTo` with `?connected=` or
  * `?error=`. Every answer carries `Referrer-Policy: no-referrer` (the URL holds a code) and
  * `Cache-Control: no-store`. The request log strips the query string (code, state).
+ * The flow's browser-binding cookie (set by routes/oauth-start.ts) must be present and match;
+ * it is cleared on every answer to a well-formed state.
  *
  * Also registers this area's background jobs through `app.jobs`: token refresh every 10 minutes
  * and the retry of owed revocations.
  */
 import type { FastifyInstance } from 'fastify'
+import { bindingCookieName, bindingCookiePath, hashState } from '../domain/oauth/oauth-flow.service.ts'
+import { parseCookies, serializeCookie } from './oauth-start.ts'
 
 export const TOKEN_REFRESH_CRON = '*/10 * * * *'
 
@@ -17,7 +21,11 @@ export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> 
     reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store')
     const query: Record<string, string> = {}
     for (const [k, v] of Object.entries(req.query ?? {})) if (typeof v === 'string') query[k] = v
-    const outcome = await app.services.oauthFlow.callback(req.params.provider, query)
+    const cookies = parseCookies(req.headers.cookie)
+    if (typeof query.state === 'string' && query.state !== '') {
+      reply.header('set-cookie', serializeCookie({ name: bindingCookieName(hashState(query.state)), value: '', path: bindingCookiePath(req.params.provider), maxAgeSeconds: 0, secure: false }))
+    }
+    const outcome = await app.services.oauthFlow.callback(req.params.provider, query, cookies)
     if (outcome.kind === 'refuse') {
       req.log.warn({ provider: req.params.provider, reason: outcome.reason }, 'OAuth callback refused')
       return reply.code(400).send({ error: { code: 'OAUTH_ERROR', reason: outcome.reason, message: outcome.message, requestId: req.id } })

@@ -45,15 +45,39 @@ export function fakeEnv (f: Fakes, extra: Record<string, string> = {}): Record<s
 
 export const START = 'mutation($input: StartOAuthInput!) { startOAuth(input: $input) { authUrl state expiresAt } }'
 
-/** startOAuth → the user approves at the fake → our callback. Returns the callback response. */
-export async function connect (app: TestApp, fake: FakeProvider, key: string, input: Record<string, unknown>) {
+/**
+ * The browser opening startOAuth's `authUrl` (our launch route): returns the provider authorize
+ * URL it is redirected to and its cookie jar (the flow's binding cookie).
+ */
+export async function launch (app: TestApp, authUrl: string): Promise<{ providerUrl: string, cookie: string, setCookie: string }> {
+  const u = new URL(authUrl)
+  const res = await app.app.inject({ method: 'GET', url: u.pathname + u.search })
+  if (res.statusCode !== 302) throw new Error(`launch answered ${res.statusCode}: ${res.body}`)
+  const setCookie = String(res.headers['set-cookie'])
+  return { providerUrl: String(res.headers.location), cookie: setCookie.split(';')[0]!, setCookie }
+}
+
+/** startOAuth, then the browser opens authUrl: the provider URL and the browser's cookie. */
+export async function startFlow (app: TestApp, key: string, input: Record<string, unknown>) {
   const started = await app.gql(START, { auth: key, variables: { input: { redirectTo: REDIRECT_TO, ...input } } })
   if (started.body.errors !== undefined) throw new Error(JSON.stringify(started.body.errors))
-  const authUrl = started.body.data!.startOAuth.authUrl as string
-  let callback = fake.oauth.approve(authUrl)
+  const s = started.body.data!.startOAuth as { authUrl: string, state: string, expiresAt: string }
+  return { ...s, ...(await launch(app, s.authUrl)) }
+}
+
+/** GET our callback as a browser would, with (or without) a cookie jar. */
+export function callbackRequest (app: TestApp, callbackUrl: string, cookie?: string) {
+  const u = new URL(callbackUrl, 'https://switchboard.example')
+  return app.app.inject({ method: 'GET', url: u.pathname + u.search, ...(cookie !== undefined && { headers: { cookie } }) })
+}
+
+/** startOAuth → the browser follows authUrl (cookie set) → the user approves at the fake → our callback with the cookie. */
+export async function connect (app: TestApp, fake: FakeProvider, key: string, input: Record<string, unknown>) {
+  const flow = await startFlow(app, key, input)
+  let callback = fake.oauth.approve(flow.providerUrl)
   if (fake.callbackExtras !== undefined) callback = fake.callbackExtras(callback)
   const u = new URL(callback)
-  const res = await app.app.inject({ method: 'GET', url: u.pathname + u.search })
+  const res = await callbackRequest(app, callback, flow.cookie)
   const location = res.headers.location === undefined ? undefined : new URL(String(res.headers.location))
-  return { authUrl, callbackUrl: u.pathname + u.search, res, location, integrationId: location?.searchParams.get('integrationId') ?? undefined }
+  return { authUrl: flow.providerUrl, launchUrl: flow.authUrl, cookie: flow.cookie, callbackUrl: u.pathname + u.search, res, location, integrationId: location?.searchParams.get('integrationId') ?? undefined }
 }

@@ -32,6 +32,8 @@ export const shopify: ProviderDefinition = {
     scopeSeparator: ',',
     pkce: 'none',
     sendsGrantType: false,
+    // Expiring offline tokens (providers.md §1): 1 h access token + rotating refresh token (~90 d).
+    extraExchangeParams: { expiring: '1' },
     revocation: 'custom',
     revokeTokenHint: 'access_token',
     perShop: true
@@ -41,7 +43,12 @@ export const shopify: ProviderDefinition = {
     { name: 'addProductImage', description: 'Attach an image to a product', scopes: ['write_products'] }
   ],
 
-  parseTokenResponse: (status, body) => parseRfc6749(status, body, ','),
+  parseTokenResponse (status, body) {
+    const parsed = parseRfc6749(status, body, ',')
+    if ('error' in parsed) return parsed
+    const rtExpires = asRecord(body).refresh_token_expires_in
+    return { ...parsed, refreshTokenExpiresIn: typeof rtExpires === 'number' && Number.isFinite(rtExpires) ? rtExpires : null }
+  },
 
   verifyCallback (query, client, expected) {
     const shop = query.shop ?? ''

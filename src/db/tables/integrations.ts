@@ -29,8 +29,13 @@ export const integrations = pgTable('integrations', {
   /** The provider's id for the connected account (shop domain, workspace id, user id…). */
   accountId: text('account_id'),
   accountName: text('account_name'),
-  /** Non-secret account facts fetched on connect (plan, workspace icon, quota…). */
+  /** Non-secret account facts fetched on connect (plan, workspace icon, quota…), refreshed by a background job. */
   accountMetadata: jsonb('account_metadata').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  /** Last successful account-metadata refresh (connect or the background job). */
+  accountRefreshedAt: ts('account_refreshed_at'),
+  /** Last failed account-metadata refresh, and why; cleared by a success. Never changes `status` by itself. */
+  accountRefreshFailedAt: ts('account_refresh_failed_at'),
+  accountRefreshError: text('account_refresh_error'),
   /** Non-secret settings: custom OAuth2 URLs and client id, base URL, shop, chosen scopes. */
   config: jsonb('config').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
   /** Vault: the team's own OAuth client secret (custom OAuth2 or bring-your-own app). */
@@ -65,10 +70,12 @@ export const integrationCredentials = pgTable('integration_credentials', {
   scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
   /** Null = does not expire. */
   expiresAt: ts('expires_at'),
+  /** When the refresh token itself expires (Shopify expiring offline tokens: `refresh_token_expires_in`); null = unknown/never. */
+  refreshTokenExpiresAt: ts('refresh_token_expires_at'),
   lastRefreshedAt: ts('last_refreshed_at'),
   /** Consecutive failed refreshes; reset by a success. */
   refreshFailures: integer('refresh_failures').notNull().default(0),
-  /** Background refresh waits until then after a failure (backoff 1, 2, 4 minutes). */
+  /** Refresh (background and on demand) waits until then after a failure (backoff 1, 2, 4, 8 minutes). */
   nextRefreshAt: ts('next_refresh_at'),
   /** valid | needs_reauth */
   status: text('status').notNull().default('valid'),
@@ -105,12 +112,28 @@ export const oauthStates = pgTable('oauth_states', {
   scopes: text('scopes').array().notNull(),
   /** Vault: PKCE code verifier (never in a URL or a log). */
   codeVerifier: text('code_verifier'),
+  /**
+   * Browser binding (security.md §1.2, §2): `startOAuth` returns a gateway URL carrying a one-time
+   * launch handle; only its SHA-256 is stored here. The launch route (routes/oauth-start.ts)
+   * consumes it (`launched_at`), sets a random nonce in an HttpOnly SameSite=Lax cookie, stores
+   * the nonce's SHA-256 in `browser_binding_hash` and redirects to the provider. The callback
+   * must present that cookie. Nullable only so rows pending during the upgrade migrate (they expire).
+   */
+  launchHash: text('launch_hash'),
+  launchedAt: ts('launched_at'),
+  browserBindingHash: text('browser_binding_hash'),
+  /** Vault: the provider authorize URL the launch route redirects to (it holds the raw state). */
+  authorizeUrl: text('authorize_url'),
+  /** Issuer expected in the callback's `iss` (RFC 9207): custom OAuth2 `config.issuer` or the provider's declared one. */
+  issuer: text('issuer'),
   expiresAt: ts('expires_at').notNull(),
   consumedAt: ts('consumed_at'),
   createdAt: ts('created_at').notNull().defaultNow()
 }, (t) => [
   // the callback looks a state up by its hash
-  uniqueIndex('oauth_states_state_hash_uq').on(t.stateHash)
+  uniqueIndex('oauth_states_state_hash_uq').on(t.stateHash),
+  // the launch route looks a flow up by its handle's hash
+  uniqueIndex('oauth_states_launch_hash_uq').on(t.launchHash)
 ])
 
 /**

@@ -15,6 +15,7 @@ export const COL = {
   accessToken: 'integration_credentials.access_token',
   refreshToken: 'integration_credentials.refresh_token',
   codeVerifier: 'oauth_states.code_verifier',
+  authorizeUrl: 'oauth_states.authorize_url',
   revokeToken: 'token_revocations.token',
   revokeClientSecret: 'token_revocations.client_secret'
 } as const

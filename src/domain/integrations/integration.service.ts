@@ -30,7 +30,7 @@ export interface UpdateIntegrationInput { name?: string | null, config?: Record<
 export interface TestResult { success: boolean, message: string, latencyMs: number }
 
 export const STATUSES = ['pending', 'connected', 'needs_reauth', 'error', 'disconnected'] as const
-const URL_KEYS = ['authorizeUrl', 'tokenUrl', 'revokeUrl', 'userinfoUrl', 'baseUrl']
+const URL_KEYS = ['authorizeUrl', 'tokenUrl', 'revokeUrl', 'userinfoUrl', 'baseUrl', 'issuer']
 
 export const toView = ({ clientSecret, credentials, ...rest }: IntegrationRow): IntegrationView =>
   ({ ...rest, hasClientSecret: clientSecret !== null, hasCredentials: credentials !== null })

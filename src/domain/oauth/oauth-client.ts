@@ -29,6 +29,7 @@ export class OAuthClient {
     const params: Record<string, string> = { code: p.code, redirect_uri: p.redirectUri }
     if (def.oauth?.sendsGrantType !== false) params.grant_type = 'authorization_code'
     if (p.codeVerifier !== null) params.code_verifier = p.codeVerifier
+    Object.assign(params, def.oauth?.extraExchangeParams)
     return this.#tokenRequest(def, urls.token, client, params)
   }
 

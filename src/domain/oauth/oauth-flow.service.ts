@@ -1,11 +1,33 @@
 /**
- * The OAuth 2.0 connect flow: `startOAuth` builds the authorize URL and stores a pending state;
- * the callback (routes/oauth-callback.ts) hands its query here.
+ * The OAuth 2.0 connect flow: `startOAuth` stores a pending state and returns a gateway launch
+ * URL; the launch route (routes/oauth-start.ts) binds the flow to the browser and redirects to
+ * the provider; the callback (routes/oauth-callback.ts) hands its query and cookies here.
  *
  * State: 32 random bytes (base64url), stored only as SHA-256, single use (consumed by an atomic
  * UPDATE … WHERE consumed_at IS NULL), valid OAUTH_STATE_TTL_SECONDS, bound to the team and the
  * principal that started it and to the provider in the callback path. A missing, altered,
  * expired, replayed or foreign state is refused before any call to the token endpoint.
+ *
+ * Browser binding (security.md §1.2 "state bound to the user agent", §2 "cookie-bound"): the
+ * flow is started by a GraphQL mutation, often from a backend holding an API key, so the
+ * browser that will consent is not the caller and no cookie can be set there. Instead
+ * `authUrl` is `${PUBLIC_URL}/oauth/start?session=<handle>`: a one-time, 32-byte launch handle
+ * (only its SHA-256 stored). The first browser to open it consumes the handle, receives a fresh
+ * random 32-byte nonce in a cookie (HttpOnly, SameSite=Lax so it survives the provider's
+ * top-level redirect back, Secure on https/production, Path limited to this provider's callback,
+ * Max-Age = the state's remaining lifetime, one cookie name per flow so parallel connects in one
+ * browser do not clobber each other), only the nonce's SHA-256 is stored with the state, and the
+ * browser is redirected to the provider's authorize URL (kept vault-encrypted with the state,
+ * since it carries the raw state). The callback consumes the state only if the request carries
+ * the cookie whose hash matches (the comparison is part of the atomic UPDATE, so a callback
+ * without it, or with another browser's cookie, writes nothing, leaves the state usable by its
+ * own browser and makes zero token calls), and clears the cookie. A callback URL leaked through
+ * logs, history or a Referer is therefore useless in any other browser, and a flow never opened
+ * through the launch route can never complete.
+ *
+ * Mix-up defence (RFC 9207): the issuer expected for the flow (custom OAuth2 `config.issuer`,
+ * or a provider's declared `urls.issuer`) is stored with the state; a callback whose `iss`
+ * differs is refused before the code exchange.
  * PKCE: S256 with a 32-byte verifier, stored encrypted; it appears in no URL and no log.
  * Nothing is written for the integration until the exchange and the account lookup succeeded,
  * and then tokens, integration and audit event are written in one transaction.
@@ -39,6 +61,13 @@ export type CallbackOutcome =
   | { kind: 'refuse', reason: 'invalid_state' | 'invalid_provider' | 'invalid_hmac' | 'invalid_shop' | 'invalid_issuer', message: string }
   | { kind: 'redirect', location: string }
 
+/** What the launch route does: refuse (400) or set the binding cookie and redirect to the provider. */
+export type LaunchOutcome =
+  | { kind: 'refuse', reason: 'invalid_state', message: string }
+  | { kind: 'redirect', location: string, cookie: BindingCookie }
+
+export interface BindingCookie { name: string, value: string, path: string, maxAgeSeconds: number, secure: boolean }
+
 export interface OAuthFlowDeps {
   db: Db
   clock: Clock
@@ -51,9 +80,15 @@ export interface OAuthFlowDeps {
   publicUrl: string
   redirectAllowList: string[]
   stateTtlSeconds: number
+  /** Mark the binding cookie `Secure` (production or an https PUBLIC_URL). */
+  secureCookies: boolean
 }
 
 export const hashState = (state: string): string => createHash('sha256').update(state).digest('hex')
+/** One binding cookie per flow, named after the state's hash (never the state): parallel flows in one browser coexist. */
+export const bindingCookieName = (stateHash: string): string => `sb_oauth_${stateHash.slice(0, 24)}`
+export const bindingCookiePath = (providerId: string): string => `/oauth/callback/${providerId}`
+const HANDLE = /^[A-Za-z0-9_-]{43}$/
 export const pkceChallenge = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url')
 
 /** `redirectTo` must be an allow-listed origin, or lie under an allow-listed origin + path prefix. */
@@ -110,11 +145,7 @@ export class OAuthFlowService {
     const expiresAt = new Date(now.getTime() + this.#d.stateTtlSeconds * 1000)
     const id = newId()
     const actor = actorOf(p)
-    await this.#d.db.insert(oauthStates).values({
-      id, stateHash: hashState(state), teamId: p.teamId, actorType: actor.type, actorId: actor.id, provider: def.id,
-      integrationId: integration?.id ?? null, name: input.name ?? null, redirectTo: input.redirectTo, redirectUri, shop, scopes,
-      codeVerifier: this.#d.vault.sealOptional(verifier, sealCtx(COL.codeVerifier, p.teamId, id)), expiresAt, createdAt: now
-    })
+    const handle = randomBytes(32).toString('base64url')
 
     const authUrl = new URL(urls.authorize)
     const q = authUrl.searchParams
@@ -125,29 +156,71 @@ export class OAuthFlowService {
     q.set('state', state)
     if (verifier !== null) { q.set('code_challenge', pkceChallenge(verifier)); q.set('code_challenge_method', 'S256') }
     for (const [k, v] of Object.entries(def.oauth.extraAuthorizeParams)) q.set(k, v)
-    return ok({ authUrl: authUrl.toString(), state, expiresAt })
+
+    await this.#d.db.insert(oauthStates).values({
+      id, stateHash: hashState(state), teamId: p.teamId, actorType: actor.type, actorId: actor.id, provider: def.id,
+      integrationId: integration?.id ?? null, name: input.name ?? null, redirectTo: input.redirectTo, redirectUri, shop, scopes,
+      codeVerifier: this.#d.vault.sealOptional(verifier, sealCtx(COL.codeVerifier, p.teamId, id)), expiresAt, createdAt: now,
+      launchHash: hashState(handle), authorizeUrl: this.#d.vault.seal(authUrl.toString(), sealCtx(COL.authorizeUrl, p.teamId, id)),
+      issuer: urls.issuer ?? null
+    })
+    const launch = new URL(`${this.#d.publicUrl}/oauth/start`)
+    launch.searchParams.set('session', handle)
+    return ok({ authUrl: launch.toString(), state, expiresAt })
   }
 
-  async callback (providerId: string, query: Record<string, string>): Promise<CallbackOutcome> {
+  /**
+   * `GET /oauth/start?session=`: the first browser to open the launch URL binds the flow (see the
+   * header comment). Single use; refused once the state expired or was used.
+   */
+  async launch (handle: string | undefined): Promise<LaunchOutcome> {
+    const refuse: LaunchOutcome = { kind: 'refuse', reason: 'invalid_state', message: 'The authorization link is unknown, expired or already used; start again' }
+    if (typeof handle !== 'string' || !HANDLE.test(handle)) return refuse
+    const now = this.#d.clock.now()
+    const nonce = randomBytes(32).toString('base64url')
+    const [row] = await this.#d.db.update(oauthStates).set({ launchedAt: now, browserBindingHash: hashState(nonce) })
+      .where(and(eq(oauthStates.launchHash, hashState(handle)), isNull(oauthStates.launchedAt), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now)))
+      .returning()
+    if (row?.authorizeUrl == null) return refuse
+    const location = this.#d.vault.open(row.authorizeUrl, sealCtx(COL.authorizeUrl, row.teamId, row.id))
+    return {
+      kind: 'redirect',
+      location,
+      cookie: {
+        name: bindingCookieName(row.stateHash),
+        value: nonce,
+        path: bindingCookiePath(row.provider),
+        maxAgeSeconds: Math.max(1, Math.ceil((row.expiresAt.getTime() - now.getTime()) / 1000)),
+        secure: this.#d.secureCookies
+      }
+    }
+  }
+
+  /** `cookies`: the request's cookies; the flow's binding cookie must be among them. */
+  async callback (providerId: string, query: Record<string, string>, cookies: Record<string, string> = {}): Promise<CallbackOutcome> {
     const refuse = (reason: Extract<CallbackOutcome, { kind: 'refuse' }>['reason'], message: string): CallbackOutcome => ({ kind: 'refuse', reason, message })
     const def = this.#d.catalog.get(providerId)
     if (def?.oauth === undefined) return refuse('invalid_provider', 'Unknown provider')
     const state = query.state
     if (typeof state !== 'string' || state.length < 40 || state.length > 64) return refuse('invalid_state', 'Missing or invalid state')
+    const stateHash = hashState(state)
+    const nonce = cookies[bindingCookieName(stateHash)]
+    if (typeof nonce !== 'string' || nonce === '') return refuse('invalid_state', 'The authorization was not started in this browser; start again')
     const now = this.#d.clock.now()
-    // Single use: only one request can flip consumed_at; expired and foreign states never match.
+    // Single use: only one request can flip consumed_at; expired, foreign and other-browser states never match.
     const [row] = await this.#d.db.update(oauthStates).set({ consumedAt: now })
-      .where(and(eq(oauthStates.stateHash, hashState(state)), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now), eq(oauthStates.provider, def.id)))
+      .where(and(eq(oauthStates.stateHash, stateHash), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now), eq(oauthStates.provider, def.id),
+        eq(oauthStates.browserBindingHash, hashState(nonce))))
       .returning()
-    if (row === undefined) return refuse('invalid_state', 'The authorization request is unknown, expired or already used; start again')
+    if (row === undefined) return refuse('invalid_state', 'The authorization request is unknown, expired, already used or was started in another browser; start again')
+    // RFC 9207: a response from another authorization server than the one this flow went to.
+    if (row.issuer !== null && query.iss !== undefined && query.iss !== row.issuer) return refuse('invalid_issuer', 'The callback comes from another authorization server')
 
     const integration = row.integrationId === null ? undefined : (await this.#d.db.select().from(integrations).where(and(eq(integrations.id, row.integrationId), eq(integrations.teamId, row.teamId))).limit(1))[0]
     const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
     if (client === undefined) return this.#back(row, 'OAUTH_ERROR', 'unauthorized_client')
     const bad = def.verifyCallback?.(query, client, { shop: row.shop })
     if (bad != null) return refuse(bad.error as 'invalid_hmac' | 'invalid_shop', 'The callback signature or shop is not valid')
-    const issuer = integration?.config.issuer
-    if (typeof issuer === 'string' && query.iss !== undefined && query.iss !== issuer) return refuse('invalid_issuer', 'The callback comes from another authorization server')
     if (query.error !== undefined) return this.#back(row, 'OAUTH_ERROR', /^[a-z_]{1,64}$/.test(query.error) ? query.error : 'access_denied')
     if (typeof query.code !== 'string' || query.code === '') return this.#back(row, 'OAUTH_ERROR', 'invalid_request')
 
@@ -191,6 +264,7 @@ export class OAuthFlowService {
         }
         const values = {
           status: 'connected', accountId, accountName: account.accountName, accountMetadata: account.metadata, lastError: null, connectedAt: now, updatedAt: now,
+          accountRefreshedAt: now, accountRefreshFailedAt: null, accountRefreshError: null,
           config: { ...(target?.config ?? {}), ...(row.shop !== null && { shop: row.shop }), scopes: row.scopes }
         }
         let id: string

@@ -23,6 +23,7 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   { label: 'integration_credentials.access_token', table: integrationCredentials, id: integrationCredentials.integrationId, teamId: integrationCredentials.teamId, column: integrationCredentials.accessToken },
   { label: 'integration_credentials.refresh_token', table: integrationCredentials, id: integrationCredentials.integrationId, teamId: integrationCredentials.teamId, column: integrationCredentials.refreshToken },
   { label: 'oauth_states.code_verifier', table: oauthStates, id: oauthStates.id, teamId: oauthStates.teamId, column: oauthStates.codeVerifier },
+  { label: 'oauth_states.authorize_url', table: oauthStates, id: oauthStates.id, teamId: oauthStates.teamId, column: oauthStates.authorizeUrl },
   { label: 'token_revocations.token', table: tokenRevocations, id: tokenRevocations.id, teamId: tokenRevocations.teamId, column: tokenRevocations.token },
   { label: 'token_revocations.client_secret', table: tokenRevocations, id: tokenRevocations.id, teamId: tokenRevocations.teamId, column: tokenRevocations.clientSecret }
 ]
