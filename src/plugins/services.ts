@@ -18,6 +18,7 @@ import { AuditEventService } from '../domain/request-logs/audit-event.service.ts
 import { fetchHttpClient } from '../connectors/http.ts'
 import { ProviderCatalog } from '../connectors/registry.ts'
 import { IntegrationService } from '../domain/integrations/integration.service.ts'
+import { AccountMetadataService } from '../domain/integrations/account-metadata.service.ts'
 import { OAuthClient } from '../domain/oauth/oauth-client.ts'
 import { OAuthFlowService } from '../domain/oauth/oauth-flow.service.ts'
 import { TokenService } from '../domain/oauth/token.service.ts'
@@ -36,6 +37,7 @@ export interface Services {
   integrations: IntegrationService
   oauthFlow: OAuthFlowService
   tokens: TokenService
+  accountMetadata: AccountMetadataService
 }
 
 declare module 'fastify' {
@@ -65,6 +67,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
     catalog,
     tokens,
     integrations: new IntegrationService({ db, clock, vault, catalog, tokens, http, pages: config.graphql }),
+    accountMetadata: new AccountMetadataService({ db, clock, vault, catalog, tokens, http, log: app.log }),
     oauthFlow: new OAuthFlowService({
       db, clock, vault, catalog, oauth, tokens, http, log: app.log,
       publicUrl: config.integrations.publicUrl, redirectAllowList: config.integrations.redirectAllowList, stateTtlSeconds: config.integrations.stateTtlSeconds,

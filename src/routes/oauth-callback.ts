@@ -7,14 +7,16 @@
  * The flow's browser-binding cookie (set by routes/oauth-start.ts) must be present and match;
  * it is cleared on every answer to a well-formed state.
  *
- * Also registers this area's background jobs through `app.jobs`: token refresh every 10 minutes
- * and the retry of owed revocations.
+ * Also registers this area's background jobs through `app.jobs`: token refresh every 10 minutes,
+ * the retry of owed revocations, and the hourly refresh of connected accounts' metadata.
  */
 import type { FastifyInstance } from 'fastify'
+import { ACCOUNT_REFRESH_CRON } from '../domain/integrations/account-metadata.service.ts'
 import { bindingCookieName, bindingCookiePath, hashState } from '../domain/oauth/oauth-flow.service.ts'
 import { parseCookies, serializeCookie } from './oauth-start.ts'
 
 export const TOKEN_REFRESH_CRON = '*/10 * * * *'
+export const JOBS = { refreshTokens: 'integrations.refresh-tokens', retryRevocations: 'integrations.retry-revocations', revokeToken: 'integrations.revoke-token', refreshAccounts: 'integrations.refresh-account-metadata' } as const
 
 export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Params: { provider: string }, Querystring: Record<string, string> }>('/oauth/callback/:provider', async (req, reply) => {
@@ -34,12 +36,16 @@ export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> 
   })
 
   const tokens = app.services.tokens
-  await app.jobs.schedule('integrations.refresh-tokens', TOKEN_REFRESH_CRON, async () => {
+  await app.jobs.schedule(JOBS.refreshTokens, TOKEN_REFRESH_CRON, async () => {
     const r = await tokens.refreshDueTokens()
     if (r.refreshed + r.failed > 0) app.log.info(r, 'background token refresh')
   })
-  await app.jobs.schedule('integrations.retry-revocations', TOKEN_REFRESH_CRON, async () => { await tokens.retryDueRevocations() })
-  await app.jobs.work('integrations.revoke-token', async (data) => {
+  await app.jobs.schedule(JOBS.retryRevocations, TOKEN_REFRESH_CRON, async () => { await tokens.retryDueRevocations() })
+  await app.jobs.schedule(JOBS.refreshAccounts, ACCOUNT_REFRESH_CRON, async () => {
+    const r = await app.services.accountMetadata.refreshDue()
+    if (r.failed + r.needs_reauth > 0) app.log.info(r, 'background account metadata refresh')
+  })
+  await app.jobs.work(JOBS.revokeToken, async (data) => {
     if (typeof data.revocationId === 'string') await tokens.processRevocation(data.revocationId)
   })
 }

@@ -5,7 +5,7 @@
  * the sorted query with the client secret; revoke = DELETE api_permissions/current.json.
  */
 import { createHmac } from 'node:crypto'
-import { FakeServer, OAuthCore, type FakeProvider } from './base.ts'
+import { FakeServer, OAuthCore, type FakeProvider, type FakeReply } from './base.ts'
 
 export const SHOPIFY_SECRET = 'shopify-secret'
 
@@ -20,8 +20,16 @@ export async function startShopify (): Promise<FakeProvider> {
   const tokenHeader = (req: { headers: Record<string, unknown> }) => oauth.accessTokens.has(String(req.headers['x-shopify-access-token'] ?? ''))
   const server = new FakeServer()
     .route('POST', '/{shop}/admin/oauth/access_token', (req) => {
-      const r = oauth.token(req)
-      if ('body' in (r as object) && (r as { body: Record<string, unknown> }).body.token_type !== undefined) delete (r as { body: Record<string, unknown> }).body.token_type
+      const r = oauth.token(req) as FakeReply
+      const body = r.status === 200 ? r.body as Record<string, unknown> : undefined
+      if (body !== undefined) {
+        delete body.token_type
+        // Offline tokens never expire unless the exchange asks for the expiring flavour (`expiring=1`, providers.md §1).
+        if (req.body.grant_type === undefined && req.body.expiring !== '1') {
+          oauth.refreshTokens.delete(String(body.refresh_token))
+          delete body.expires_in; delete body.refresh_token; delete body.refresh_token_expires_in
+        }
+      }
       return r
     })
     .route('GET', '/{shop}/admin/api/2025-07/shop.json', (req) => tokenHeader(req)

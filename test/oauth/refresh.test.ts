@@ -67,33 +67,68 @@ t.test('refresh: single flight, rotation, backoff, needs_reauth, revocation retr
     t.equal(new Set(presented).size, presented.length, 'each refresh token presented once')
   })
 
-  await t.test('background refresh: backoff 1, 2, 4 minutes, then needs_reauth with an audit event and no retry loop', async (t) => {
+  await t.test('backoff 1, 2, 4, 8 minutes (background and on demand), needs_reauth when the 4th retry fails too, then no retry loop', async (t) => {
     const id = await customIntegration(app, fake, adminKey)
     await app.database.rows(sql`delete from integration_credentials where integration_id <> ${id}`) // only this token is due
-    clock.advance(3600_000 - 10 * 60_000) // expires within the 15 min margin
+    clock.advance(3600_000 - 2 * 60_000) // expires within the 15 min margin, still valid for 2 min (expired from the 3rd failure on)
     fake.server.fail('POST /oauth/token', { status: 503, body: { error: 'temporarily_unavailable' }, headers: { 'retry-after': '5' } })
     const cred = async () => (await app.gql(`query($id: ID!) { integration(id: $id) { status credential { status refreshFailures nextRefreshAt } } }`, { auth: adminKey, variables: { id } })).body.data!.integration
+    const REFRESH = `mutation($id: ID!) { refreshIntegrationToken(id: $id) { status } }`
     const before = tokenCalls()
-    for (const [n, wait] of [[1, 1], [2, 2], [3, 4]] as const) {
+    const schedule = [1, 2, 4, 8] as const
+    for (const [i, wait] of schedule.entries()) {
+      const n = i + 1
       await app.app.services.tokens.refreshDueTokens()
       const c1 = await cred()
       t.equal(c1.credential.refreshFailures, n, `failure ${n}`)
+      t.equal(c1.status, 'CONNECTED', `failure ${n}: still connected`)
       t.equal(new Date(c1.credential.nextRefreshAt).getTime() - clock.now().getTime(), wait * 60_000, `next try in ${wait} min`)
+      // Inside the window nothing calls the token endpoint: not the job, not an on-demand call, not the mutation.
       await app.app.services.tokens.refreshDueTokens()
+      const onDemand = await app.app.services.tokens.accessToken(teamId, id)
+      const forced = await app.gql(REFRESH, { auth: adminKey, variables: { id } })
       t.equal(tokenCalls() - before, n, 'not retried before the backoff has passed')
+      if (n <= 2) {
+        t.ok(onDemand.ok, 'on demand: a token still valid (only inside the margin) is served as is')
+      } else {
+        t.equal(!onDemand.ok && onDemand.error.code, 'UPSTREAM_UNAVAILABLE', 'on demand with an expired token: retryable backoff error')
+        t.equal(!onDemand.ok && onDemand.error.details?.retryAfterSeconds, wait * 60)
+      }
+      t.equal(forced.body.errors?.[0]?.extensions.code, 'UPSTREAM_UNAVAILABLE', 'refreshIntegrationToken inside the window')
+      t.equal(forced.body.errors?.[0]?.extensions.retryable, true)
+      t.equal(forced.headers['retry-after'], String(wait * 60), 'Retry-After = the rest of the backoff')
       clock.advance(wait * 60_000)
     }
     await app.app.services.tokens.refreshDueTokens()
-    const c4 = await cred()
-    t.equal(c4.status, 'NEEDS_REAUTH')
-    t.equal(c4.credential.status, 'NEEDS_REAUTH')
+    const c5 = await cred()
+    t.equal(tokenCalls() - before, 5, 'initial attempt + 4 retries')
+    t.equal(c5.status, 'NEEDS_REAUTH', 'the 5th consecutive failure (4th retry) → needs_reauth')
+    t.equal(c5.credential.status, 'NEEDS_REAUTH')
+    t.equal(c5.credential.refreshFailures, 5)
     clock.advance(60 * 60_000)
     await app.app.services.tokens.refreshDueTokens()
     await app.app.services.tokens.refreshDueTokens()
-    t.equal(tokenCalls() - before, 4, 'no retry loop after needs_reauth')
+    const after = await app.app.services.tokens.accessToken(teamId, id)
+    t.equal(!after.ok && after.error.code, 'INVALID_CREDENTIALS')
+    t.equal(tokenCalls() - before, 5, 'no retry loop after needs_reauth')
     const audit = await app.database.rows(sql`select 1 from audit_events where target_id = ${id} and action = 'integration.needs_reauth'`)
     t.equal(audit.length, 1)
     fake.server.clear('POST /oauth/token')
+  })
+
+  await t.test('a success inside the schedule resets the failure count', async (t) => {
+    const id = await customIntegration(app, fake, adminKey)
+    clock.advance(3600_000) // expired
+    fake.server.fail('POST /oauth/token', { status: 500, body: { error: 'server_error' } }, 2)
+    const first = await app.app.services.tokens.accessToken(teamId, id)
+    t.equal(!first.ok && first.error.code, 'CONNECTION_FAILED', 'first failure is retryable')
+    clock.advance(60_000)
+    await app.app.services.tokens.accessToken(teamId, id)
+    clock.advance(2 * 60_000)
+    const ok = await app.app.services.tokens.accessToken(teamId, id)
+    t.ok(ok.ok, 'third attempt succeeds')
+    const c = await app.gql(`query($id: ID!) { integration(id: $id) { status credential { refreshFailures nextRefreshAt status } } }`, { auth: adminKey, variables: { id } })
+    t.same(c.body.data!.integration, { status: 'CONNECTED', credential: { refreshFailures: 0, nextRefreshAt: null, status: 'VALID' } })
   })
 
   await t.test('invalid_grant → needs_reauth at once; on-demand calls then fail INVALID_CREDENTIALS without calling the provider', async (t) => {

@@ -7,6 +7,15 @@
  * refresh runs in a transaction holding `SELECT … FOR UPDATE` on the credential row and re-reads
  * it, so a waiter sees the token its predecessor just stored and makes no call. A rotated
  * refresh token is written in that same transaction, so an old one is never used again.
+ *
+ * Backoff: a failed refresh sets `next_refresh_at` (1, 2, 4, 8 minutes); until then neither the
+ * background job nor an on-demand call touches the token endpoint (an on-demand call gets the
+ * still-valid token, or UPSTREAM_UNAVAILABLE with `retryAfterSeconds` once it has expired).
+ *
+ * Unreadable secrets: every ciphertext a refresh may need (access and refresh token, the team's
+ * client secret) is decrypted before any provider call. A tampered, moved or key-less ciphertext
+ * marks the integration `error` (one audit event), sends nothing to the provider and answers
+ * INVALID_CREDENTIALS (`reason: credentials_unreadable`): the user must reconnect.
  */
 import { and, eq, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
 import type { HttpClient } from '../../connectors/http.ts'
@@ -22,7 +31,7 @@ import { isUuid, newId } from '../ids.ts'
 import type { Logger } from '../logger.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { sealCtx } from '../vault/encrypted-columns.ts'
-import type { Vault } from '../vault/vault.ts'
+import { VaultError, type Vault } from '../vault/vault.ts'
 import { clientFor, COL, urlVars } from '../integrations/integration-context.ts'
 import type { OAuthClient } from './oauth-client.ts'
 
@@ -34,13 +43,20 @@ export interface CredentialView {
   lastRefreshedAt: Date | null
   refreshFailures: number
   nextRefreshAt: Date | null
+  refreshTokenExpiresAt: Date | null
 }
 export interface ImportTokenInput { provider: string, integrationId?: string | null, name?: string | null, accessToken: string, refreshToken?: string | null, expiresAt?: Date | null, expiresIn?: number | null, scopes?: string[] | null, accountId?: string | null, accountName?: string | null }
 export interface FreshToken { accessToken: string, tokenType: string, expiresAt: Date | null, extra: Record<string, unknown> }
 
-/** Background refresh backoff after consecutive failures 1, 2, 3 (the 4th marks needs_reauth; 8 min is the cap). */
+/**
+ * Wait before retry n after n consecutive failed refreshes (seed 001: 1, 2, 4, 8 minutes).
+ * "More than 3 consecutive failures → needs_reauth" (issue 4) counts failed *retries*: the first
+ * attempt fails, retries follow after 1, 2, 4 and 8 minutes, and only when the 4th retry (5th
+ * failure in a row) fails too is the integration marked needs_reauth. Counting the first attempt
+ * as a retry would make the 8-minute step unreachable. `invalid_grant` ends it at once.
+ */
 export const REFRESH_BACKOFF_MINUTES = [1, 2, 4, 8] as const
-export const MAX_REFRESH_FAILURES = 3
+export const MAX_REFRESH_FAILURES = REFRESH_BACKOFF_MINUTES.length
 /** Revocation retries: minutes after attempt n; after the last, the revocation is given up (audited). */
 const REVOKE_BACKOFF_MINUTES = [1, 5, 15, 60, 240, 720]
 
@@ -71,9 +87,9 @@ export class TokenService {
     const [c] = await this.#d.db.select().from(integrationCredentials)
       .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integration.id))).limit(1)
     if (c === undefined) {
-      return integration.status === 'pending' ? null : { scopes: [], expiresAt: null, status: 'REVOKED', lastRefreshedAt: null, refreshFailures: 0, nextRefreshAt: null }
+      return integration.status === 'pending' ? null : { scopes: [], expiresAt: null, status: 'REVOKED', lastRefreshedAt: null, refreshFailures: 0, nextRefreshAt: null, refreshTokenExpiresAt: null }
     }
-    return { scopes: c.scopes, expiresAt: c.expiresAt, status: this.#status(c), lastRefreshedAt: c.lastRefreshedAt, refreshFailures: c.refreshFailures, nextRefreshAt: c.nextRefreshAt }
+    return { scopes: c.scopes, expiresAt: c.expiresAt, status: this.#status(c), lastRefreshedAt: c.lastRefreshedAt, refreshFailures: c.refreshFailures, nextRefreshAt: c.nextRefreshAt, refreshTokenExpiresAt: c.refreshTokenExpiresAt }
   }
 
   #status (c: IntegrationCredentialRow): CredentialStatus {
@@ -119,20 +135,42 @@ export class TokenService {
         .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integrationId))).limit(1).for('update')
       if (c === undefined) return fail(new AppError('INVALID_CREDENTIALS', 'This integration is not connected'))
       if (c.status === 'needs_reauth') return fail(new AppError('INVALID_CREDENTIALS'))
-      const ctx = (col: string) => sealCtx(col, teamId, integrationId)
-      const current = (): FreshToken => ({ accessToken: this.#d.vault.open(c.accessToken, ctx(COL.accessToken)), tokenType: c.tokenType, expiresAt: c.expiresAt, extra: c.extra })
-      const margin = this.#d.clock.now().getTime() + this.#d.refreshMarginSeconds * 1000
-      if (!force && (c.expiresAt === null || c.expiresAt.getTime() > margin)) return ok(current())
-      if (c.refreshToken === null) {
-        if (c.expiresAt !== null && c.expiresAt.getTime() <= this.#d.clock.now().getTime()) return fail(new AppError('TOKEN_EXPIRED', 'The token expired and the provider gave no refresh token; please reconnect'))
-        return force ? fail(new AppError('BAD_USER_INPUT', 'The provider issued no refresh token for this integration')) : ok(current())
-      }
       const integration = (await this.#integration(tx, teamId, integrationId))!
       const def = this.#d.catalog.get(integration.provider)
-      const client = def === undefined ? undefined : clientFor(this.#d.catalog, this.#d.vault, def, integration)
+      const ctx = (col: string) => sealCtx(col, teamId, integrationId)
+      // Decrypt everything this call may use before any provider request (see the header comment).
+      let accessToken: string
+      let refreshToken: string | null
+      let client: ReturnType<typeof clientFor>
+      let column: string = COL.accessToken
+      try {
+        accessToken = this.#d.vault.open(c.accessToken, ctx(COL.accessToken))
+        column = COL.refreshToken
+        refreshToken = this.#d.vault.openOptional(c.refreshToken, ctx(COL.refreshToken))
+        column = COL.clientSecret
+        client = def === undefined ? undefined : clientFor(this.#d.catalog, this.#d.vault, def, integration)
+      } catch (err) {
+        if (!(err instanceof VaultError)) throw err
+        return this.#unreadable(tx, integration, column)
+      }
+      const current = (): FreshToken => ({ accessToken, tokenType: c.tokenType, expiresAt: c.expiresAt, extra: c.extra })
+      const nowMs = this.#d.clock.now().getTime()
+      const margin = nowMs + this.#d.refreshMarginSeconds * 1000
+      const stillValid = c.expiresAt === null || c.expiresAt.getTime() > nowMs
+      if (!force && (c.expiresAt === null || c.expiresAt.getTime() > margin)) return ok(current())
+      if (refreshToken === null) {
+        if (!stillValid) return fail(new AppError('TOKEN_EXPIRED', 'The token expired and the provider gave no refresh token; please reconnect'))
+        return force ? fail(new AppError('BAD_USER_INPUT', 'The provider issued no refresh token for this integration')) : ok(current())
+      }
+      // Inside the backoff window after a failed refresh: no call to the token endpoint.
+      if (c.nextRefreshAt !== null && c.nextRefreshAt.getTime() > nowMs) {
+        if (!force && stillValid) return ok(current())
+        const retryAfterSeconds = Math.ceil((c.nextRefreshAt.getTime() - nowMs) / 1000)
+        return fail(new AppError('UPSTREAM_UNAVAILABLE', `The last token refresh failed; the next attempt is in ${retryAfterSeconds} s`, { details: { retryable: true, retryAfterSeconds, reason: 'refresh_backoff' } }))
+      }
       if (def === undefined || client === undefined) return fail(new AppError('OAUTH_ERROR', 'No OAuth client is configured for this provider'))
       const urls = this.#d.catalog.urls(def, urlVars(integration.config), integration.config)
-      const outcome = await this.#d.oauth.refresh(def, urls, client, this.#d.vault.open(c.refreshToken, ctx(COL.refreshToken)))
+      const outcome = await this.#d.oauth.refresh(def, urls, client, refreshToken)
       const now = this.#d.clock.now()
       if (!outcome.ok) return this.#recordFailure(tx, c, integration, outcome.error, now)
       const t = outcome.tokens
@@ -140,7 +178,7 @@ export class TokenService {
       await tx.update(integrationCredentials).set({
         accessToken: this.#d.vault.seal(t.accessToken, ctx(COL.accessToken)),
         // Rotated: the new refresh token replaces the old one in this same transaction.
-        ...(t.refreshToken !== null && { refreshToken: this.#d.vault.seal(t.refreshToken, ctx(COL.refreshToken)) }),
+        ...(t.refreshToken !== null && { refreshToken: this.#d.vault.seal(t.refreshToken, ctx(COL.refreshToken)), refreshTokenExpiresAt: this.#refreshExpiry(t, now) }),
         tokenType: t.tokenType,
         ...(t.scopes !== null && { scopes: t.scopes }),
         expiresAt,
@@ -157,18 +195,51 @@ export class TokenService {
 
   async #recordFailure (tx: Queryable, c: IntegrationCredentialRow, integration: IntegrationRow, error: string, now: Date): Promise<Result<FreshToken>> {
     const failures = c.refreshFailures + 1
-    const reauth = error === 'invalid_grant' || failures > MAX_REFRESH_FAILURES
-    if (reauth) {
-      await tx.update(integrationCredentials).set({ status: 'needs_reauth', refreshFailures: failures, nextRefreshAt: null, updatedAt: now }).where(eq(integrationCredentials.integrationId, c.integrationId))
-      await tx.update(integrations).set({ status: 'needs_reauth', lastError: `Token refresh refused (${error}); please reconnect`, updatedAt: now }).where(eq(integrations.id, c.integrationId))
-      await recordAudit(tx, { teamId: c.teamId, actor: SYSTEM, action: 'integration.needs_reauth', target: { type: 'integration', id: c.integrationId }, metadata: { provider: integration.provider, error, failures } })
-      this.#d.log.warn({ integrationId: c.integrationId, provider: integration.provider, error, failures }, 'token refresh refused: integration needs re-authorization')
-      return fail(new AppError('INVALID_CREDENTIALS'))
-    }
-    const backoff = REFRESH_BACKOFF_MINUTES[Math.min(failures, REFRESH_BACKOFF_MINUTES.length) - 1]!
+    if (error === 'invalid_grant' || failures > MAX_REFRESH_FAILURES) return this.#markNeedsReauth(tx, c, integration, error, failures, now)
+    const backoff = REFRESH_BACKOFF_MINUTES[failures - 1]!
     await tx.update(integrationCredentials).set({ refreshFailures: failures, nextRefreshAt: new Date(now.getTime() + backoff * 60_000), updatedAt: now }).where(eq(integrationCredentials.integrationId, c.integrationId))
     this.#d.log.warn({ integrationId: c.integrationId, provider: integration.provider, error, failures, retryInMinutes: backoff }, 'token refresh failed')
     return fail(new AppError(error === 'network_error' ? 'NETWORK_ERROR' : 'CONNECTION_FAILED', 'The provider did not refresh the token; retrying later', { details: { retryable: true } }))
+  }
+
+  async #markNeedsReauth (tx: Queryable, c: IntegrationCredentialRow, integration: IntegrationRow, error: string, failures: number, now: Date): Promise<Result<FreshToken>> {
+    await tx.update(integrationCredentials).set({ status: 'needs_reauth', refreshFailures: failures, nextRefreshAt: null, updatedAt: now }).where(eq(integrationCredentials.integrationId, c.integrationId))
+    await tx.update(integrations).set({ status: 'needs_reauth', lastError: `The provider refused the token (${error}); please reconnect`, updatedAt: now }).where(eq(integrations.id, c.integrationId))
+    await recordAudit(tx, { teamId: c.teamId, actor: SYSTEM, action: 'integration.needs_reauth', target: { type: 'integration', id: c.integrationId }, metadata: { provider: integration.provider, error, failures } })
+    this.#d.log.warn({ integrationId: c.integrationId, provider: integration.provider, error, failures }, 'token refused: integration needs re-authorization')
+    return fail(new AppError('INVALID_CREDENTIALS', undefined, { details: { reason: error } }))
+  }
+
+  /** A stored secret of this integration does not decrypt: status `error` (audited once), nothing sent. */
+  async #unreadable (tx: Queryable, integration: IntegrationRow, column: string): Promise<Result<never>> {
+    const now = this.#d.clock.now()
+    if (integration.status !== 'error') {
+      await tx.update(integrations).set({ status: 'error', lastError: 'The stored credentials cannot be decrypted; please reconnect', updatedAt: now }).where(eq(integrations.id, integration.id))
+      await recordAudit(tx, { teamId: integration.teamId, actor: SYSTEM, action: 'integration.credentials_unreadable', target: { type: 'integration', id: integration.id }, metadata: { provider: integration.provider, column } })
+    }
+    this.#d.log.error({ integrationId: integration.id, provider: integration.provider, column }, 'stored credential does not decrypt (tampered, moved or its key is missing); integration marked error')
+    return fail(new AppError('INVALID_CREDENTIALS', 'The stored credentials for this integration cannot be read; please reconnect', { details: { reason: 'credentials_unreadable' } }))
+  }
+
+  /**
+   * A provider answered 401 to a call made with the current token (account refresh, connectors):
+   * refresh it once through the usual single-flight path (`invalid_grant` → needs_reauth there);
+   * without a refresh token the grant is gone → needs_reauth now.
+   */
+  async tokenRejected (teamId: string, integrationId: string): Promise<Result<FreshToken>> {
+    if (!isUuid(integrationId)) return fail(notFound('Integration'))
+    const [c] = await this.#d.db.select().from(integrationCredentials)
+      .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integrationId))).limit(1)
+    if (c === undefined || c.status === 'needs_reauth') return fail(new AppError('INVALID_CREDENTIALS'))
+    if (c.refreshToken !== null) return this.#singleFlight(teamId, integrationId, true)
+    return this.#d.db.transaction(async (tx) => {
+      const integration = (await this.#integration(tx, teamId, integrationId, true))!
+      return this.#markNeedsReauth(tx, c, integration, 'token_rejected', c.refreshFailures, this.#d.clock.now())
+    })
+  }
+
+  #refreshExpiry (t: TokenSet, now: Date): Date | null {
+    return t.refreshTokenExpiresIn == null ? null : new Date(now.getTime() + t.refreshTokenExpiresIn * 1000)
   }
 
   #expiry (def: ProviderDefinition, t: TokenSet, now: Date): Date | null {
@@ -188,6 +259,7 @@ export class TokenService {
       tokenType: t.tokenType,
       scopes: t.scopes ?? fallbackScopes,
       expiresAt: this.#expiry(def, t, now),
+      refreshTokenExpiresAt: this.#refreshExpiry(t, now),
       lastRefreshedAt: now,
       extra: t.extra,
       updatedAt: now
@@ -200,6 +272,9 @@ export class TokenService {
     if (def?.oauth === undefined || def.status !== 'active') return fail(badInput(`${input.provider} is not an available OAuth provider`, { field: 'provider' }))
     if (input.accessToken.trim() === '') return fail(badInput('accessToken must not be empty', { field: 'accessToken' }))
     const now = this.#d.clock.now()
+    if (input.expiresIn != null && input.expiresAt != null) return fail(badInput('Give expiresAt or expiresIn, not both', { field: 'expiresAt' }))
+    if (input.expiresIn != null && input.expiresIn <= 0) return fail(badInput('expiresIn must be a positive number of seconds', { field: 'expiresIn' }))
+    if (input.expiresAt != null && input.expiresAt.getTime() <= now.getTime()) return fail(badInput('expiresAt is in the past: the token has already expired', { field: 'expiresAt' }))
     const expiresIn = input.expiresIn ?? (input.expiresAt == null ? null : Math.round((input.expiresAt.getTime() - now.getTime()) / 1000))
     const tokens: TokenSet = { accessToken: input.accessToken, refreshToken: input.refreshToken ?? null, tokenType: 'Bearer', expiresIn, scopes: input.scopes ?? null, extra: {} }
     let existing: IntegrationRow | undefined
@@ -250,13 +325,22 @@ export class TokenService {
     const result = await this.#d.db.transaction(async (tx): Promise<Result<IntegrationRow | null>> => {
       const integration = await this.#integration(tx, p.teamId, id, true)
       if (integration === undefined) return fail(notFound('Integration'))
+      if (!opts.remove && integration.status === 'disconnected') return fail(new AppError('BAD_USER_INPUT', 'This integration is already disconnected', { details: { reason: 'already_disconnected' } }))
       const [c] = await tx.select().from(integrationCredentials).where(eq(integrationCredentials.integrationId, id)).limit(1)
       const def = this.#d.catalog.get(integration.provider)
-      let revocation: 'pending' | 'not_supported' | 'no_token' = 'no_token'
+      let revocation: 'pending' | 'not_supported' | 'no_token' | 'unreadable' = 'no_token'
       if (c !== undefined && def !== undefined) {
         const revocable = def.revoke !== undefined || (def.oauth?.revocation === 'rfc7009' && this.#d.catalog.urls(def, urlVars(integration.config), integration.config).revoke !== undefined)
         revocation = revocable && def.oauth?.revocation !== 'none' ? 'pending' : 'not_supported'
-        if (revocation === 'pending') revocationId = await this.#queueRevocation(tx, integration, def, c)
+        if (revocation === 'pending') {
+          try {
+            revocationId = await this.#queueRevocation(tx, integration, def, c)
+          } catch (err) {
+            // A token that no longer decrypts cannot be revoked (nor used): drop it locally all the same.
+            if (!(err instanceof VaultError)) throw err
+            revocation = 'unreadable'
+          }
+        }
         await tx.delete(integrationCredentials).where(eq(integrationCredentials.integrationId, id))
       }
       const now = this.#d.clock.now()
