@@ -12,6 +12,7 @@ import { loggerOptions } from './logger.ts'
 import { dbPlugin } from './plugins/db.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
 import { jobsPlugin } from './plugins/jobs.ts'
+import { operationsPlugin } from './plugins/operations.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
 import { requestLogPlugin } from './plugins/request-log.ts'
 import { servicesPlugin } from './plugins/services.ts'
@@ -74,6 +75,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(servicesPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(metricsPlugin)
   await app.register(jobsPlugin, { config })
+  await app.register(operationsPlugin)
   // Before any route: its onResponse hook logs every call
   await app.register(requestLogPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(healthRoutes)

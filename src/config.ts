@@ -102,8 +102,28 @@ export interface IntegrationsConfig {
   tokenLifetimes: Record<string, number>
   stateTtlSeconds: number
   refreshMarginSeconds: number
-  /** Upstream timeout for token, revoke and account calls. */
+  /** Upstream timeout for token, revoke and account calls, and per attempt of a connector call. */
   providerTimeoutMs: number
+  connectors: ConnectorConfig
+}
+
+/** The shared outbound client of the connectors (src/connectors/outbound/): retries, breaker, governor, file fetches. */
+export interface ConnectorConfig {
+  /** Attempts per provider call, the first included (retries only on network errors, 408, 429, 5xx). */
+  maxAttempts: number
+  /** Decorrelated-jitter exponential backoff between attempts (cockatiel ExponentialBackoff). */
+  backoffInitialMs: number
+  backoffMaxMs: number
+  /** Consecutive failed attempts (5xx, network, timeout) of one provider+integration that open its circuit. */
+  breakerThreshold: number
+  /** How long an open circuit refuses calls before one probe is let through. */
+  breakerHalfOpenMs: number
+  /** Longest a call waits in the per-integration governor queue (rate budget or Retry-After) before RATE_LIMIT_EXCEEDED. */
+  maxQueueWaitMs: number
+  /** Largest file downloaded from a caller-given URL (saveToCloudStorage, publishMockup sources). */
+  fileMaxBytes: number
+  /** Allow caller-given file URLs that resolve to loopback/private addresses (tests, local development only). */
+  fileAllowPrivate: boolean
 }
 
 export class ConfigError extends Error {
@@ -347,7 +367,17 @@ function integrationsConfig (r: EnvReader, env: Env, production: boolean, port: 
     tokenLifetimes,
     stateTtlSeconds: r.int('OAUTH_STATE_TTL_SECONDS', 600, 60, 3600),
     refreshMarginSeconds: r.int('TOKEN_REFRESH_MARGIN_SECONDS', 900, 60, 86_400),
-    providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 10_000, 100, 120_000)
+    providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 10_000, 50, 120_000),
+    connectors: {
+      maxAttempts: r.int('CONNECTOR_MAX_ATTEMPTS', 4, 1, 10),
+      backoffInitialMs: r.int('CONNECTOR_BACKOFF_INITIAL_MS', 128, 1, 60_000),
+      backoffMaxMs: r.int('CONNECTOR_BACKOFF_MAX_MS', 30_000, 1, 300_000),
+      breakerThreshold: r.int('CONNECTOR_BREAKER_THRESHOLD', 5, 1, 1000),
+      breakerHalfOpenMs: r.int('CONNECTOR_BREAKER_HALF_OPEN_MS', 10_000, 10, 600_000),
+      maxQueueWaitMs: r.int('CONNECTOR_MAX_QUEUE_WAIT_MS', 30_000, 0, 600_000),
+      fileMaxBytes: r.int('CONNECTOR_FILE_MAX_BYTES', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      fileAllowPrivate: r.bool('CONNECTOR_FILE_ALLOW_PRIVATE', false)
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 /**
- * Outbound HTTP for connectors and the OAuth client: a timeout on every call, JSON or form
- * bodies, and a log line with method, host, path and status only (never a query string, a
- * header or a body: they carry codes, tokens and secrets).
+ * The raw transport under the OAuth client and the connectors' outbound client
+ * (outbound/api-client.ts adds retries, breaker, governor, tokens and request-log rows on top):
+ * a timeout on every call, JSON, form or byte bodies, no redirects followed, and a log line with
+ * method, host, path and status only (never a query string, a header or a body: they carry
+ * codes, tokens and secrets).
  */
 import type { Logger } from '../domain/logger.ts'
 
@@ -10,6 +12,10 @@ export interface HttpRequest {
   headers?: Record<string, string>
   form?: Record<string, string>
   json?: unknown
+  /** Raw body (uploads); set `content-type` in `headers`. */
+  body?: Uint8Array | string
+  /** Overrides the client's timeout for this call. */
+  timeoutMs?: number
 }
 
 export interface HttpResponse {
@@ -24,9 +30,12 @@ export interface HttpClient {
 }
 
 export class NetworkError extends Error {
-  constructor (message: string, opts?: { cause?: unknown }) {
+  /** The call was aborted by its timeout (rather than refused or reset). */
+  readonly timedOut: boolean
+  constructor (message: string, opts?: { cause?: unknown, timedOut?: boolean }) {
     super(message, opts)
     this.name = 'NetworkError'
+    this.timedOut = opts?.timedOut ?? false
   }
 }
 
@@ -34,7 +43,7 @@ export function fetchHttpClient (deps: { timeoutMs: number, log?: Logger }): Htt
   return {
     async request (url, req = {}) {
       const headers: Record<string, string> = { accept: 'application/json', ...req.headers }
-      let body: string | undefined
+      let body: string | Uint8Array | undefined = req.body
       if (req.form !== undefined) {
         headers['content-type'] = 'application/x-www-form-urlencoded'
         body = new URLSearchParams(req.form).toString()
@@ -46,12 +55,19 @@ export function fetchHttpClient (deps: { timeoutMs: number, log?: Logger }): Htt
       const started = performance.now()
       let res: Response
       try {
-        res = await fetch(u, { method: req.method ?? 'GET', headers, body, redirect: 'manual', signal: AbortSignal.timeout(deps.timeoutMs) })
+        res = await fetch(u, { method: req.method ?? 'GET', headers, body: body as string | Uint8Array<ArrayBuffer> | undefined, redirect: 'manual', signal: AbortSignal.timeout(req.timeoutMs ?? deps.timeoutMs) })
       } catch (err) {
+        const timedOut = (err as Error).name === 'TimeoutError'
         deps.log?.warn({ method: req.method ?? 'GET', host: u.host, path: u.pathname, error: (err as Error).name }, 'provider call failed')
-        throw new NetworkError(`${u.host} could not be reached`, { cause: err })
+        throw new NetworkError(timedOut ? `${u.host} did not answer in time` : `${u.host} could not be reached`, { cause: err, timedOut })
       }
-      const text = await res.text()
+      let text: string
+      try {
+        text = await res.text()
+      } catch (err) {
+        const timedOut = (err as Error).name === 'TimeoutError'
+        throw new NetworkError(timedOut ? `${u.host} did not answer in time` : `${u.host} closed the connection`, { cause: err, timedOut })
+      }
       deps.log?.info({ method: req.method ?? 'GET', host: u.host, path: u.pathname, status: res.status, ms: Math.round(performance.now() - started) }, 'provider call')
       const type = res.headers.get('content-type') ?? ''
       let parsed: unknown = text

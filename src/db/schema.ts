@@ -5,3 +5,4 @@
 export * from './tables/core.ts'
 export * from './tables/integrations.ts'
 export * from './tables/request-logs.ts'
+export * from './tables/operations.ts'

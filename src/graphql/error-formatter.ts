@@ -27,12 +27,17 @@ const CLIENT_ERROR_STATUS: Record<string, number> = {
   MER_ERR_GQL_QUERY_DEPTH: 400
 }
 
+/** Seed 000's integration error types: their extensions also carry `userMessage`, `retryable` and `platform`. */
+const INTEGRATION_CODES = new Set<ErrorCode>(['CONNECTION_FAILED', 'OAUTH_ERROR', 'TOKEN_EXPIRED', 'API_ERROR', 'SYNC_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMIT_EXCEEDED', 'NETWORK_ERROR', 'UPSTREAM_UNAVAILABLE'])
+const integrationDetails = (e: AppError): Record<string, unknown> =>
+  ({ userMessage: ERROR_CODES[e.code].userMessage, retryable: ERROR_CODES[e.code].retryable, platform: null, ...e.details })
+
 const stripSuggestions = (message: string): string => message.replace(/\s*Did you mean .*\?$/s, '')
 
 function classify (error: GraphQLError): Array<{ message: string, code: ErrorCode, status: number, details?: Record<string, unknown> | undefined, unexpected?: Error }> {
   const original = error.originalError as (Error & { code?: string, statusCode?: number, errors?: Error[] }) | undefined
   if (original instanceof AppError) {
-    return [{ message: original.message, code: original.code, status: original.statusCode, details: original.details }]
+    return [{ message: original.message, code: original.code, status: original.statusCode, details: INTEGRATION_CODES.has(original.code) ? integrationDetails(original) : original.details }]
   }
   if (original !== undefined && Array.isArray(original.errors)) {
     const status = CLIENT_ERROR_STATUS[original.code ?? ''] ?? 400

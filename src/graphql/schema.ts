@@ -8,6 +8,7 @@ import { apiKeyResolvers } from './resolvers/api-keys.ts'
 import { baseResolvers } from './resolvers/base.ts'
 import { integrationResolvers } from './resolvers/integrations.ts'
 import { oauthResolvers } from './resolvers/oauth.ts'
+import { operationResolvers } from './resolvers/operations.ts'
 import { requestLogResolvers } from './resolvers/request-logs.ts'
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url))
@@ -21,6 +22,6 @@ export function loadTypeDefs (): string[] {
 export function buildSchema (): GraphQLSchema {
   return makeExecutableSchema({
     typeDefs: loadTypeDefs(),
-    resolvers: [{ DateTime: DateTimeResolver, JSON: JSONResolver }, baseResolvers, apiKeyResolvers, requestLogResolvers, integrationResolvers, oauthResolvers]
+    resolvers: [{ DateTime: DateTimeResolver, JSON: JSONResolver }, baseResolvers, apiKeyResolvers, requestLogResolvers, integrationResolvers, oauthResolvers, operationResolvers]
   })
 }

@@ -23,6 +23,13 @@ import { OAuthClient } from '../domain/oauth/oauth-client.ts'
 import { OAuthFlowService } from '../domain/oauth/oauth-flow.service.ts'
 import { TokenService } from '../domain/oauth/token.service.ts'
 import { Vault } from '../domain/vault/vault.ts'
+import { Breakers } from '../connectors/outbound/breakers.ts'
+import { fileSource } from '../connectors/outbound/files.ts'
+import { RateGovernor } from '../connectors/outbound/governor.ts'
+import { ConnectorContexts } from '../domain/operations/connector-context.ts'
+import { InputValidator } from '../domain/operations/input-validator.ts'
+import { OperationRuns } from '../domain/operations/operation-runs.ts'
+import { OperationService, RUN_JOB } from '../domain/operations/operation.service.ts'
 
 export interface Services {
   requestLogs: RequestLogService
@@ -38,6 +45,7 @@ export interface Services {
   oauthFlow: OAuthFlowService
   tokens: TokenService
   accountMetadata: AccountMetadataService
+  operations: OperationService
 }
 
 declare module 'fastify' {
@@ -74,7 +82,28 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
       secureCookies: config.nodeEnv === 'production' || config.integrations.publicUrl.startsWith('https:')
     })
   }
+  // Connector operations: the shared outbound client (breakers and governor live in this process).
+  const cc = config.integrations.connectors
+  const operations = new OperationService({
+    contexts: new ConnectorContexts({
+      db, clock, catalog, tokens, log: app.log,
+      files: fileSource({ maxBytes: cc.fileMaxBytes, allowPrivate: cc.fileAllowPrivate, timeoutMs: config.integrations.providerTimeoutMs }),
+      outbound: {
+        http,
+        breakers: new Breakers({ threshold: cc.breakerThreshold, halfOpenMs: cc.breakerHalfOpenMs }),
+        governor: new RateGovernor({ maxWaitMs: cc.maxQueueWaitMs }),
+        settings: { maxAttempts: cc.maxAttempts, backoffInitialMs: cc.backoffInitialMs, backoffMaxMs: cc.backoffMaxMs, timeoutMs: config.integrations.providerTimeoutMs },
+        // request-log registers after this plugin; every call happens after ready
+        recordOutbound: (call) => app.requestLog?.recordOutbound(call)
+      }
+    }),
+    runs: new OperationRuns({ db, clock, pages: config.graphql }),
+    validator: new InputValidator(),
+    log: app.log,
+    enqueue: async (runId) => (await app.jobs?.send(RUN_JOB, { runId }, { singletonKey: runId, retryLimit: 0 })) ?? null
+  })
   const services: Services = {
+    operations,
     requestLogs: new RequestLogService({ db, rows: app.database.rows, clock, pages: config.graphql }),
     auditEvents: new AuditEventService({ db, pages: config.graphql }),
     ...integrationServices,

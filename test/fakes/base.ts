@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-export interface FakeRequest { method: string, path: string, query: URLSearchParams, headers: IncomingMessage['headers'], body: Record<string, string>, raw: string }
+export interface FakeRequest { method: string, path: string, query: URLSearchParams, headers: IncomingMessage['headers'], body: Record<string, string>, raw: string, bytes: Buffer }
 export interface FakeReply { status: number, body?: unknown, headers?: Record<string, string> }
 export type Handler = (req: FakeRequest) => FakeReply | Promise<FakeReply>
 
@@ -63,12 +63,14 @@ export class FakeServer {
   async #handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
-    const raw = Buffer.concat(chunks).toString('utf8')
+    const bytes = Buffer.concat(chunks)
+    const raw = bytes.toString('utf8')
     const url = new URL(req.url ?? '/', 'http://x')
     let body: Record<string, string> = {}
-    if ((req.headers['content-type'] ?? '').includes('json') && raw !== '') body = JSON.parse(raw) as Record<string, string>
-    else if (raw !== '') body = Object.fromEntries(new URLSearchParams(raw))
-    const fr: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, raw }
+    const type = req.headers['content-type'] ?? ''
+    if (type.includes('json') && raw !== '') body = JSON.parse(raw) as Record<string, string>
+    else if (raw !== '' && (type === '' || type.includes('x-www-form-urlencoded'))) body = Object.fromEntries(new URLSearchParams(raw))
+    const fr: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, raw, bytes }
     const matched = this.#match(fr.method, fr.path)
     let reply: FakeReply
     if (matched === undefined) reply = { status: 404, body: { error: 'not_found' } }
@@ -211,6 +213,18 @@ export class OAuthCore {
 
   /** Expire every refresh token (the user revoked the app at the provider). */
   revokeAll (): void { for (const k of this.refreshTokens.keys()) this.refreshTokens.set(k, 'revoked') }
+
+  /** Every access token issued so far has expired (a refresh issues a working one). */
+  expireAccessTokens (): void { for (const t of this.accessTokens) this.expired.add(t); this.accessTokens.clear() }
+  readonly expired = new Set<string>()
+
+  /** The app was uninstalled / access revoked: no access or refresh token works any more. */
+  revokeEverything (): void { this.revokeAll(); this.accessTokens.clear() }
+
+  /** `valid`, `expired` (issued, lifetime over) or `invalid` (revoked or never issued). */
+  tokenState (token: string): 'valid' | 'expired' | 'invalid' {
+    return this.accessTokens.has(token) ? 'valid' : this.expired.has(token) ? 'expired' : 'invalid'
+  }
 
   bearerOk (req: FakeRequest, header = 'authorization'): boolean {
     const v = req.headers[header]

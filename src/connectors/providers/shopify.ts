@@ -8,6 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../types.ts'
 import { asRecord, optString, parseRfc6749, RevokeFailed } from '../oauth-defaults.ts'
+import { shopifyConnector } from './shopify.connector.ts'
 
 export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/
 const API_VERSION = '2025-07'
@@ -38,10 +39,9 @@ export const shopify: ProviderDefinition = {
     revokeTokenHint: 'access_token',
     perShop: true
   },
-  operations: [
-    { name: 'listProducts', description: 'List products with their images and variants', scopes: ['read_products'] },
-    { name: 'addProductImage', description: 'Attach an image to a product', scopes: ['write_products'] }
-  ],
+  // Data API: shopify.connector.ts
+  operations: shopifyConnector.operations,
+  connector: shopifyConnector,
 
   parseTokenResponse (status, body) {
     const parsed = parseRfc6749(status, body, ',')
