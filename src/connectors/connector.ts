@@ -112,12 +112,3 @@ export interface Connector {
   messaging?: MessagingCapability
   documents?: DocumentsCapability
 }
-
-/** Collects an async iterable of pages into one array, stopping after `max` items. */
-export async function collect<T> (pages: AsyncIterable<T[]>, max = Infinity): Promise<T[]> {
-  const out: T[] = []
-  for await (const page of pages) {
-    for (const item of page) { if (out.length >= max) return out; out.push(item) }
-  }
-  return out
-}

@@ -35,3 +35,12 @@ export function need<T> (capability: T | undefined, what: string, provider: stri
   if (capability === undefined) throw new AppError('BAD_USER_INPUT', `${provider} does not support ${what}`, { details: { field: 'integrationId' } })
   return capability
 }
+
+/** At most `max` items from a stream of pages (stops fetching once it has them). */
+export async function collectUpTo<T> (pages: AsyncIterable<T[]>, max: number): Promise<T[]> {
+  const out: T[] = []
+  for await (const page of pages) {
+    for (const item of page) { out.push(item); if (out.length >= max) return out }
+  }
+  return out
+}

@@ -87,7 +87,7 @@ export class FakeServer {
       } else reply = await handler(fr)
     }
     res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers })
-    res.end(reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body))
+    res.end(reply.body === undefined ? '' : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body))
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../types.ts'
 import { asRecord, optString, RevokeFailed } from '../oauth-defaults.ts'
+import { dropboxConnector } from './dropbox.connector.ts'
 
 export const dropbox: ProviderDefinition = {
   id: 'dropbox',
@@ -29,11 +30,9 @@ export const dropbox: ProviderDefinition = {
     revocation: 'custom',
     revokeTokenHint: 'access_token'
   },
-  operations: [
-    { name: 'uploadFile', description: 'Upload a file (≤150 MB; upload sessions above)' },
-    { name: 'createFolder', description: 'Create a folder' },
-    { name: 'listFolder', description: 'List a folder' }
-  ],
+  // Data API: dropbox.connector.ts
+  operations: dropboxConnector.operations,
+  connector: dropboxConnector,
 
   async fetchAccount (ctx, tokens) {
     const res = await ctx.http.request(`${ctx.urls.api}/users/get_current_account`, { method: 'POST', headers: { authorization: `Bearer ${tokens.accessToken}` } })

@@ -5,6 +5,7 @@
  */
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../types.ts'
 import { asRecord, optString, RevokeFailed } from '../oauth-defaults.ts'
+import { googleDriveConnector } from './google-drive.connector.ts'
 
 export const googleDrive: ProviderDefinition = {
   id: 'google_drive',
@@ -28,11 +29,9 @@ export const googleDrive: ProviderDefinition = {
     rotatesRefreshToken: false,
     revocation: 'custom'
   },
-  operations: [
-    { name: 'uploadFile', description: 'Upload a file (multipart, ≤5 MB; resumable above)' },
-    { name: 'createFolder', description: 'Create a folder' },
-    { name: 'listFolders', description: 'List folders the app can see' }
-  ],
+  // Data API: google-drive.connector.ts
+  operations: googleDriveConnector.operations,
+  connector: googleDriveConnector,
 
   async fetchAccount (ctx, tokens) {
     const res = await ctx.http.request(`${ctx.urls.api}/about?fields=user,storageQuota`, { headers: { authorization: `Bearer ${tokens.accessToken}` } })

@@ -15,7 +15,7 @@ import { AppError, badInput, ERROR_CODES, type ErrorCode } from '../../errors.ts
 import { actorOf, type Principal } from '../auth/principal.ts'
 import type { Logger } from '../logger.ts'
 import { fail, ok, type Result } from '../result.ts'
-import type { ConnectorContexts } from './connector-context.ts'
+import type { Bound, ConnectorContexts } from './connector-context.ts'
 import type { InputValidator } from './input-validator.ts'
 import type { ItemPage, OperationRuns } from './operation-runs.ts'
 
@@ -95,6 +95,9 @@ export class OperationService {
       return { fileKey: args.fileKey, images: Object.entries(images).map(([nodeId, url]) => ({ nodeId, url })) }
     })
   }
+
+  /** A connector bound to one integration (tests and tools that call capabilities directly). */
+  bind (p: Principal, integrationId: string, requestId: string): Promise<Result<Bound>> { return this.#d.contexts.open(p.teamId, integrationId, requestId) }
 
   getRun (p: Principal, id: string): Promise<Result<OperationRunRow>> { return this.#d.runs.get(p.teamId, id) }
   runItems (run: OperationRunRow, args: { first?: number | null, after?: string | null }): Promise<Result<ItemPage>> { return this.#d.runs.items(run.id, args) }
