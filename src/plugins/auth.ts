@@ -2,7 +2,8 @@
  * Resolves who is calling before GraphQL runs and puts it on `request.principal`.
  * Credentials come from `Authorization: Bearer …` or `x-api-key`; a credential in the query
  * string is refused (it would end up in logs and browser history). Every failure gets the same
- * 401 body; an IP that keeps failing gets 429 before any database lookup.
+ * 401 body; an IP that keeps failing gets 429 before any database lookup (and a malformed key
+ * never reaches the database at all).
  */
 import fp from 'fastify-plugin'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
@@ -41,9 +42,12 @@ export const authPlugin = fp(async (app) => {
   app.decorate('authenticate', async function authenticate (req: FastifyRequest) {
     const credential = hasQueryCredential(req) ? undefined : presentedCredential(req)
     if (credential === undefined) throw new AppError('UNAUTHENTICATED', UNAUTHENTICATED)
-    const wait = await app.authFailures.blockedFor(req)
-    if (wait > 0) throw rateLimited(wait)
-    const outcome = await app.services.authenticator.authenticate(credential)
+    // Checked only when authenticating would reach the database (a cache hit needs no guard).
+    const guard = async (): Promise<void> => {
+      const wait = await app.authFailures.blockedFor(req)
+      if (wait > 0) throw rateLimited(wait)
+    }
+    const outcome = await app.services.authenticator.authenticate(credential, guard)
     if (!outcome.ok) {
       await app.authFailures.record(req)
       throw new AppError('UNAUTHENTICATED', UNAUTHENTICATED)

@@ -76,11 +76,13 @@ export async function graphqlPlugin (app: FastifyInstance, { config }: { config:
     }
   } as never)
 
-  app.graphql.addHook('preExecution', limitsHook(config.graphql, app.services.policies) as never)
-  // Each root selection (aliases included) is one operation for the rate limit: the request
-  // itself paid for the first in onRequest, the rest are charged here, before anything runs.
-  app.graphql.addHook('preExecution', async (_schema, _document, context) => {
+  // One preExecution hook (each hook is an extra async step on every request): the team's
+  // limits, then each root selection beyond the first (aliases included) is charged to the rate
+  // limit — the request itself paid for the first in onRequest — before anything runs.
+  const enforceLimits = limitsHook(config.graphql, app.services.policies)
+  app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
     const ctx = context as unknown as GraphQLContext & { reply: { request: FastifyRequest } }
+    await enforceLimits(schema, document, ctx, variables as Record<string, unknown> | undefined)
     const extra = (ctx.operationShape?.operations ?? 1) - 1
     if (extra <= 0) return
     const wait = await app.chargeOperations(ctx.reply.request, extra)

@@ -112,12 +112,12 @@ export const requestLogPlugin = fp<{ config: Config, clock: Clock }>(async (app,
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url
     if (route !== undefined && UNLOGGED_ROUTES.has(route)) return
-    const entry = inboundEntry(req, reply, route, describer)
-    const seconds = entry.durationMs / 1000
-    const labels = { operation: metrics.operationLabel(entry.endpoint), status: String(entry.status) }
+    const call = describeInbound(req, route, describer)
+    const labels = { operation: metrics.operationLabel(call.endpoint), status: String(reply.statusCode) }
     metrics.requests.inc(labels)
-    metrics.requestDuration.observe(labels, seconds)
-    writer?.push(entry)
+    metrics.requestDuration.observe(labels, reply.elapsedTime / 1000)
+    // The row itself is built only when it will be written.
+    if (writer !== undefined) writer.push(inboundEntry(req, reply, call))
   })
 
   await app.jobs.schedule(RETENTION_JOB, '17 3 * * *', async () => {
@@ -139,33 +139,31 @@ function errorCodeOf (error: FastifyError | Error, status: number): ErrorCode {
   return codeOfStatus((error as FastifyError).statusCode ?? (status >= 400 ? status : 500))
 }
 
-function inboundEntry (req: FastifyRequest, reply: FastifyReply, route: string | undefined, describer: OperationDescriber): LogEntry {
+/** What was called: enough for metrics labels; cheap (the operation parse is memoised). */
+interface InboundCall { operationType: string, operation: string | null, rootFields: string[], endpoint: string, cost: number | null }
+
+function describeInbound (req: FastifyRequest, route: string | undefined, describer: OperationDescriber): InboundCall {
+  if (route !== GRAPHQL_ROUTE) {
+    return { operationType: 'rest', operation: route ?? null, rootFields: [], endpoint: `${req.method} ${route ?? '(no route)'}`, cost: null }
+  }
+  const source = (req.method === 'GET' ? req.query : req.body) as { query?: unknown, operationName?: unknown } | undefined
+  // Only authenticated callers' documents are parsed: an anonymous caller gets no parse work.
+  const op: OperationInfo = req.principal !== undefined
+    ? describer.describe(source?.query, source?.operationName)
+    : describer.describe(undefined, source?.operationName)
+  const operationType = op.type ?? 'graphql'
+  const rootFields = op.rootFields
+  const operation = op.name ?? (rootFields.length > 0 ? rootFields.join(',') : null)
+  return { operationType, operation, rootFields, endpoint: `${operationType} ${operation ?? '(unknown)'}`, cost: req.operationShape?.cost ?? null }
+}
+
+function inboundEntry (req: FastifyRequest, reply: FastifyReply, call: InboundCall): LogEntry {
   const durationMs = reply.elapsedTime
   const createdAt = new Date(Date.now() - durationMs)
   const status = reply.statusCode
   const p = req.principal
   const errorCodes = req.errorCodes ?? (status >= 400 ? [codeOfStatus(status)] : [])
-  let operationType: string
-  let operation: string | null
-  let endpoint: string
-  let rootFields: string[] = []
-  let cost: number | null = null
-  if (route === GRAPHQL_ROUTE) {
-    const source = (req.method === 'GET' ? req.query : req.body) as { query?: unknown, operationName?: unknown } | undefined
-    // Only authenticated callers' documents are parsed: an anonymous caller gets no parse work.
-    const op: OperationInfo = p !== undefined
-      ? describer.describe(source?.query, source?.operationName)
-      : describer.describe(undefined, source?.operationName)
-    operationType = op.type ?? 'graphql'
-    rootFields = op.rootFields
-    operation = op.name ?? (rootFields.length > 0 ? rootFields.join(',') : null)
-    endpoint = `${operationType} ${operation ?? '(unknown)'}`
-    cost = req.operationShape?.cost ?? null
-  } else {
-    operationType = 'rest'
-    operation = route ?? null
-    endpoint = `${req.method} ${route ?? '(no route)'}`
-  }
+  const { operationType, operation, rootFields, endpoint, cost } = call
   const userAgent = req.headers['user-agent']
   return {
     id: logIdAt(createdAt),

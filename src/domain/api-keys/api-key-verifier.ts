@@ -1,10 +1,10 @@
 /**
  * The hot path: turns a presented key into a verified key record.
- * 1. shape + CRC32 checksum (no I/O) → MALFORMED;
- * 2. in-process cache by hash, entries live at most `ttlMs` (≤ 5 s), so a key revoked or
- *    disabled on another instance stops working there within that time; the instance that
- *    changes a key drops its entry at once;
- * 3. otherwise one indexed lookup by SHA-256 hash.
+ * 1. in-process cache by the presented key: entries live at most `ttlMs` (≤ 5 s), so a key
+ *    revoked or disabled on another instance stops working there within that time; the instance
+ *    that changes a key drops its entry at once. A hit costs one Map lookup;
+ * 2. otherwise shape + CRC32 checksum (no I/O) → MALFORMED;
+ * 3. otherwise `beforeLookup` (the per-IP failure limiter) and one indexed lookup by SHA-256.
  * Validity (expiry, enabled, revoked) is checked on every use, cached or not.
  */
 import { eq } from 'drizzle-orm'
@@ -19,7 +19,7 @@ export type VerifiedKey = Pick<ApiKeyRow, 'id' | 'teamId' | 'scopes' | 'expiresA
 
 export type Verification = { ok: true, key: VerifiedKey } | { ok: false, reason: KeyInvalidReason, key?: VerifiedKey }
 
-interface CacheEntry { key: VerifiedKey | null, cachedAt: number }
+interface CacheEntry { key: VerifiedKey, hash: string, cachedAt: number }
 
 const MAX_CACHE_ENTRIES = 50_000
 
@@ -27,7 +27,9 @@ export class ApiKeyVerifier {
   readonly #db: Db
   readonly #clock: Clock
   readonly #ttlMs: number
+  /** By presented key; `#presentedByHash` lets a change (known by hash) drop the entry. */
   readonly #cache = new Map<string, CacheEntry>()
+  readonly #presentedByHash = new Map<string, string>()
   /** Counts database lookups; exposed for tests and metrics. */
   lookups = 0
 
@@ -37,10 +39,16 @@ export class ApiKeyVerifier {
     this.#ttlMs = deps.ttlMs
   }
 
-  async verify (presented: string): Promise<Verification> {
-    if (!isWellFormedApiKey(presented)) return { ok: false, reason: 'MALFORMED' }
-    const hash = hashApiKey(presented)
-    const key = await this.#find(hash)
+  async verify (presented: string, beforeLookup?: () => Promise<void>): Promise<Verification> {
+    const hit = this.#cache.get(presented)
+    let key: VerifiedKey | null
+    if (hit !== undefined && Date.now() - hit.cachedAt < this.#ttlMs) {
+      key = hit.key
+    } else {
+      if (!isWellFormedApiKey(presented)) return { ok: false, reason: 'MALFORMED' }
+      await beforeLookup?.()
+      key = await this.#lookup(presented)
+    }
     if (key === null) return { ok: false, reason: 'NOT_FOUND' }
     const reason = invalidReason(key, this.#clock.now())
     return reason === undefined ? { ok: true, key } : { ok: false, reason, key }
@@ -48,13 +56,14 @@ export class ApiKeyVerifier {
 
   /** Drop a key from this instance's cache (after revoke, rotate, update). */
   invalidate (hash: string): void {
-    this.#cache.delete(hash)
+    const presented = this.#presentedByHash.get(hash)
+    if (presented === undefined) return
+    this.#presentedByHash.delete(hash)
+    this.#cache.delete(presented)
   }
 
-  async #find (hash: string): Promise<VerifiedKey | null> {
-    const now = Date.now()
-    const hit = this.#cache.get(hash)
-    if (hit !== undefined && now - hit.cachedAt < this.#ttlMs) return hit.key
+  async #lookup (presented: string): Promise<VerifiedKey | null> {
+    const hash = hashApiKey(presented)
     this.lookups++
     const [row] = await this.#db.select({
       id: apiKeys.id,
@@ -66,13 +75,18 @@ export class ApiKeyVerifier {
       rateLimitRequests: apiKeys.rateLimitRequests,
       rateLimitWindowMs: apiKeys.rateLimitWindowMs
     }).from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1)
-    const key = row ?? null
-    // Only real keys are cached: unknown hashes would let anyone fill memory.
-    if (key !== null && this.#ttlMs > 0) {
-      if (this.#cache.size >= MAX_CACHE_ENTRIES) this.#cache.delete(this.#cache.keys().next().value!)
-      this.#cache.set(hash, { key, cachedAt: now })
+    // Only real keys are cached: unknown ones would let anyone fill memory.
+    if (row !== undefined && this.#ttlMs > 0) {
+      if (this.#cache.size >= MAX_CACHE_ENTRIES) {
+        const [oldest, entry] = this.#cache.entries().next().value!
+        this.#cache.delete(oldest)
+        this.#presentedByHash.delete(entry.hash)
+      }
+      this.#cache.delete(presented) // re-insert at the end: the Map's order is the eviction order
+      this.#cache.set(presented, { key: row, hash, cachedAt: Date.now() })
+      this.#presentedByHash.set(hash, presented)
     }
-    return key
+    return row ?? null
   }
 }
 

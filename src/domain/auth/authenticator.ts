@@ -10,7 +10,7 @@ import { looksLikeApiKey } from '../api-keys/api-key-format.ts'
 import type { JwtVerifier } from './jwt-verifier.ts'
 import type { Principal } from './principal.ts'
 
-export interface TeamDirectory { exists(teamId: string): Promise<boolean> }
+export interface TeamDirectory { exists(teamId: string, beforeLookup?: () => Promise<void>): Promise<boolean> }
 
 export type AuthOutcome = { ok: true, principal: Principal } | { ok: false, malformed: boolean }
 
@@ -29,9 +29,10 @@ export class Authenticator {
     this.#clock = deps.clock
   }
 
-  async authenticate (credential: string): Promise<AuthOutcome> {
+  /** `beforeLookup` runs before any database lookup (the per-IP failure limiter throws there). */
+  async authenticate (credential: string, beforeLookup?: () => Promise<void>): Promise<AuthOutcome> {
     if (looksLikeApiKey(credential)) {
-      const v = await this.#keys.verify(credential)
+      const v = await this.#keys.verify(credential, beforeLookup)
       if (!v.ok) return { ok: false, malformed: v.reason === 'MALFORMED' }
       this.#usage.record(v.key.id, this.#clock.now())
       const { rateLimitRequests: requests, rateLimitWindowMs: windowMs } = v.key
@@ -47,7 +48,7 @@ export class Authenticator {
       }
     }
     const principal = await this.#jwt.verify(credential)
-    if (principal === undefined || !(await this.#teams.exists(principal.teamId))) return { ok: false, malformed: false }
+    if (principal === undefined || !(await this.#teams.exists(principal.teamId, beforeLookup))) return { ok: false, malformed: false }
     return { ok: true, principal }
   }
 }

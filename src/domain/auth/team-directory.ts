@@ -12,9 +12,10 @@ export class CachedTeamDirectory implements TeamDirectory {
     this.#ttlMs = deps.ttlMs
   }
 
-  async exists (teamId: string): Promise<boolean> {
+  async exists (teamId: string, beforeLookup?: () => Promise<void>): Promise<boolean> {
     const at = this.#known.get(teamId)
     if (at !== undefined && Date.now() - at < this.#ttlMs) return true
+    await beforeLookup?.()
     const found = (await this.#teams.get(teamId)) !== undefined
     if (found) {
       if (this.#known.size > 50_000) this.#known.clear()
