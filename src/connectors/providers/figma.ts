@@ -5,6 +5,7 @@
  */
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../types.ts'
 import { asRecord, optString, parseRfc6749 } from '../oauth-defaults.ts'
+import { figmaConnector } from './figma.connector.ts'
 
 export const figma: ProviderDefinition = {
   id: 'figma',
@@ -28,10 +29,9 @@ export const figma: ProviderDefinition = {
     rotatesRefreshToken: false,
     revocation: 'none'
   },
-  operations: [
-    { name: 'listProjectFiles', description: 'List the files of a team project', scopes: ['projects:read'] },
-    { name: 'exportImages', description: 'Render nodes of a file as PNG/JPG/SVG/PDF', scopes: ['file_content:read'] }
-  ],
+  // Data API: figma.connector.ts
+  operations: figmaConnector.operations,
+  connector: figmaConnector,
 
   parseTokenResponse: (status, body) => parseRfc6749(status, body, ','),
 
