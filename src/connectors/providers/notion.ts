@@ -7,6 +7,7 @@
  */
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../types.ts'
 import { asRecord, basicAuth, optString, RevokeFailed } from '../oauth-defaults.ts'
+import { notionConnector } from './notion.connector.ts'
 
 export const notion: ProviderDefinition = {
   id: 'notion',
@@ -32,10 +33,9 @@ export const notion: ProviderDefinition = {
     revocation: 'custom',
     revokeTokenHint: 'access_token'
   },
-  operations: [
-    { name: 'search', description: 'Search pages and databases shared with the integration' },
-    { name: 'createPage', description: 'Create a page under a page or database' }
-  ],
+  // Data API: notion.connector.ts
+  operations: notionConnector.operations,
+  connector: notionConnector,
 
   async fetchAccount (_ctx, tokens) {
     const e = tokens.extra
