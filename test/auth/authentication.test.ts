@@ -135,3 +135,33 @@ t.test('the stored hash is SHA-256 of the whole key', async (t) => {
   t.equal(rows[0]!.key_hash, hashApiKey(k.key))
   t.equal(rows[0]!.prefix, k.key.slice(0, 12))
 })
+
+t.test('JWKS: tokens from an identity provider signed with RS256, issuer and audience checked', async (t) => {
+  const { generateKeyPair, exportJWK } = await import('jose')
+  const { createServer } = await import('node:http')
+  const { privateKey, publicKey } = await generateKeyPair('RS256')
+  const other = await generateKeyPair('RS256')
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }
+  let fetches = 0
+  const idp = createServer((req, res) => {
+    fetches++
+    if (req.url !== '/.well-known/jwks.json') { res.writeHead(404).end(); return }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }))
+  })
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => idp.close())
+  const { port } = idp.address() as { port: number }
+  const jwks = await build(t, { env: { JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'switchboard' } })
+  const { teamId } = await jwks.seedTeam('jwks')
+  const sign = (key: CryptoKey, claims: { iss?: string, aud?: string, kid?: string } = {}) => new SignJWT({ team_id: teamId, role: 'operator' })
+    .setProtectedHeader({ alg: 'RS256', kid: claims.kid ?? 'k1' }).setSubject('idp-user')
+    .setIssuer(claims.iss ?? 'https://idp.example').setAudience(claims.aud ?? 'switchboard').setExpirationTime('5m').sign(key)
+  const ok = await jwks.gql(VIEWER, { auth: await sign(privateKey) })
+  t.equal(ok.status, 200)
+  t.ok(ok.body.data?.viewer.scopes.includes('logs:read'))
+  t.ok(fetches >= 1, 'the JWKS was fetched from the identity provider')
+  t.equal((await jwks.gql(VIEWER, { auth: await sign(other.privateKey) })).status, 401, 'a key the IdP does not publish')
+  t.equal((await jwks.gql(VIEWER, { auth: await sign(privateKey, { iss: 'https://evil.example' }) })).status, 401, 'wrong issuer')
+  t.equal((await jwks.gql(VIEWER, { auth: await sign(privateKey, { aud: 'someone-else' }) })).status, 401, 'wrong audience')
+  t.equal((await jwks.gql(VIEWER, { auth: await signToken({ sub: 'u', team: teamId, role: 'owner' }) })).status, 401, 'an HS256 token is not accepted in JWKS mode')
+})

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { sql } from 'drizzle-orm'
-import { build, testClock } from '../helper.ts'
+import { spawnSync } from 'node:child_process'
+import { build, dbKind, testClock } from '../helper.ts'
 import { randomId, runSecurityCases } from '../security-cases.ts'
 
 const clock = testClock()
@@ -38,6 +39,14 @@ t.test('createApiKey: the secret is returned once and never stored', async (t) =
 
   const stored = await dump()
   t.notOk(stored.includes(secret), 'plaintext key is in no table')
+  if (dbKind === 'postgres') {
+    // The real thing on a server: pg_dump of the whole database.
+    const url = app.database.connectionString!
+    const out = spawnSync('pg_dump', ['--data-only', url], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+    t.equal(out.status, 0, out.stderr)
+    t.ok(out.stdout.includes(apiKey.id), 'the dump has the key row')
+    t.notOk(out.stdout.includes(secret.slice(8)), 'pg_dump finds no trace of the key')
+  }
   t.notOk(stored.includes(secret.slice(12)), 'not even the secret part')
   t.ok(stored.includes('api_key.created'), 'creation is audited')
 
