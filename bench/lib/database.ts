@@ -16,10 +16,22 @@ export interface BenchDatabase {
 /** The local test server named by the brief; BENCH_DATABASE_URL overrides it. */
 export const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test'
 
+/**
+ * PGlite as `npm start` runs it: a store in a directory (here a temporary one), not `memory://`,
+ * whose in-memory file system grows files by copying them and would overstate write costs.
+ */
 export async function pgliteDatabase (): Promise<BenchDatabase> {
-  const database = await openDatabase({ kind: 'pglite', dataDir: 'memory://', migrateOnStart: true })
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-pglite-'))
+  const database = await openDatabase({ kind: 'pglite', dataDir: join(dir, 'pglite'), migrateOnStart: true })
   await database.migrate()
-  return { database, label: 'PGlite (memory)', dispose: () => database.close() }
+  return {
+    database,
+    label: 'PGlite (file)',
+    dispose: async () => { await database.close(); rmSync(dir, { recursive: true, force: true }) }
+  }
 }
 
 /** Creates `sb_bench_<pid>_<random>` on the server at `serverUrl`, migrates it, drops it on dispose. */
