@@ -45,10 +45,10 @@ export function fetchHttpClient (deps: { timeoutMs: number, log?: Logger }): Htt
       const headers: Record<string, string> = { accept: 'application/json', ...req.headers }
       let body: string | Uint8Array | undefined = req.body
       if (req.form !== undefined) {
-        headers['content-type'] = 'application/x-www-form-urlencoded'
+        headers['content-type'] ??= 'application/x-www-form-urlencoded'
         body = new URLSearchParams(req.form).toString()
       } else if (req.json !== undefined) {
-        headers['content-type'] = 'application/json'
+        headers['content-type'] ??= 'application/json'
         body = JSON.stringify(req.json)
       }
       const u = new URL(url)

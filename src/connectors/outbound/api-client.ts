@@ -11,7 +11,7 @@
  * needs_reauth), RATE_LIMIT_EXCEEDED, NETWORK_ERROR, CONNECTION_FAILED, API_ERROR,
  * UPSTREAM_UNAVAILABLE (circuit open).
  */
-import { BrokenCircuitError, ExponentialBackoff, type IBackoff } from 'cockatiel'
+import { BrokenCircuitError, CircuitState, ExponentialBackoff, type IBackoff } from 'cockatiel'
 import { AppError, type ErrorCode } from '../../errors.ts'
 import type { OutboundCall } from '../../plugins/request-log.ts'
 import type { Outcome, ProviderDialect } from '../connector.ts'
@@ -86,7 +86,9 @@ export function apiClient (deps: OutboundDeps, b: Binding): ApiClient {
         return backoff.duration
       }
       for (let attempt = 1, logged = 1; ; attempt++, logged++) {
-        await deps.governor.acquire(key, b.dialect.rateLimit, b.provider)
+        // An open circuit fails at once, without queueing for a rate slot first.
+        const breaker = deps.breakers.for(key)
+        if (breaker.state !== CircuitState.Open) await deps.governor.acquire(key, b.dialect.rateLimit, b.provider)
         const started = performance.now()
         const startedAt = new Date()
         const log = (status: number | null, outcome: Outcome | null, error?: { code: ErrorCode, message: string }) => deps.recordOutbound({
@@ -96,7 +98,7 @@ export function apiClient (deps: OutboundDeps, b: Binding): ApiClient {
         })
         let res: HttpResponse
         try {
-          res = await deps.breakers.for(key).execute(async () => {
+          res = await breaker.execute(async () => {
             const r = await deps.http.request(target, { ...req, method, headers: { ...(b.dialect.authHeaders?.(token) ?? { authorization: `Bearer ${token}` }), ...req.headers }, timeoutMs: deps.settings.timeoutMs })
             if (r.status >= 500) throw new UpstreamFailure(r)
             return r

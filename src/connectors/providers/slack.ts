@@ -7,6 +7,7 @@
  */
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../types.ts'
 import { asRecord, optString, parseRfc6749, RevokeFailed } from '../oauth-defaults.ts'
+import { slackConnector } from './slack.connector.ts'
 
 export const slack: ProviderDefinition = {
   id: 'slack',
@@ -31,10 +32,9 @@ export const slack: ProviderDefinition = {
     revocation: 'custom',
     revokeTokenHint: 'access_token'
   },
-  operations: [
-    { name: 'postMessage', description: 'Post a message to a channel', scopes: ['chat:write'] },
-    { name: 'listChannels', description: 'List public channels', scopes: ['channels:read'] }
-  ],
+  // Data API: slack.connector.ts
+  operations: slackConnector.operations,
+  connector: slackConnector,
 
   parseTokenResponse (status, body) {
     const b = asRecord(body)
