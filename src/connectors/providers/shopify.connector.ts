@@ -107,7 +107,8 @@ export const shopifyConnector: Connector = {
     authHeaders: (token) => ({ 'x-shopify-access-token': token }),
     classify: classifyShopify,
     pacing: paceShopify,
-    rateLimit: { perSecond: 2, burst: 40 }
+    // GraphQL Admin is cost-limited (paced from throttleStatus above); this only caps bursts of requests.
+    rateLimit: { perSecond: 50, burst: 100 }
   },
   commerce: shopifyCommerce,
   operations: [
