@@ -23,6 +23,8 @@ export interface RequestLogWriterDeps {
 }
 
 const DROP_LOG_INTERVAL_MS = 5000
+/** Smallest batch worth a transaction of its own when several can run at once. */
+const MIN_PARALLEL_ROWS = 1000
 
 export class RequestLogWriter {
   readonly #d: RequestLogWriterDeps
@@ -84,24 +86,32 @@ export class RequestLogWriter {
   }
 
   async #drain (): Promise<void> {
-    while (this.#buffer.length > 0) {
-      const chunk = this.#buffer.splice(0, this.#d.sink.maxRows)
-      try {
-        await this.#d.sink.write(chunk)
-        this.#d.onFlushed?.(chunk.length)
-        if (this.#failing) this.#d.log.info({ rows: chunk.length }, 'request-log writes succeed again')
-        this.#failing = false
-      } catch (err) {
-        // Keep what fits for the next attempt (oldest first); the overflow is dropped and counted.
-        const room = Math.max(0, this.#d.maxBuffer - this.#buffer.length)
-        const kept = chunk.length <= room ? chunk : chunk.slice(chunk.length - room)
-        this.#buffer = kept.concat(this.#buffer)
-        if (kept.length < chunk.length) this.#drop(chunk.length - kept.length, 'buffer_full')
-        if (!this.#failing) this.#d.log.warn({ err, rows: chunk.length, buffered: this.#buffer.length }, 'request-log write failed; rows kept for retry while the buffer has room')
-        this.#failing = true
-        break
+    // Up to `sink.concurrency` batches in flight; a batch is split across them only when each
+    // part still has MIN_PARALLEL_ROWS rows (small flushes stay one transaction).
+    const lanes = Math.max(1, this.#d.sink.concurrency ?? 1)
+    let failed = false
+    const lane = async (): Promise<void> => {
+      while (this.#buffer.length > 0 && !failed) {
+        const size = Math.min(this.#d.sink.maxRows, Math.max(MIN_PARALLEL_ROWS, Math.ceil(this.#buffer.length / lanes)))
+        const chunk = this.#buffer.splice(0, size)
+        try {
+          await this.#d.sink.write(chunk)
+          this.#d.onFlushed?.(chunk.length)
+          if (this.#failing) this.#d.log.info({ rows: chunk.length }, 'request-log writes succeed again')
+          this.#failing = false
+        } catch (err) {
+          failed = true
+          // Keep what fits for the next attempt (oldest first); the overflow is dropped and counted.
+          const room = Math.max(0, this.#d.maxBuffer - this.#buffer.length)
+          const kept = chunk.length <= room ? chunk : chunk.slice(chunk.length - room)
+          this.#buffer = kept.concat(this.#buffer)
+          if (kept.length < chunk.length) this.#drop(chunk.length - kept.length, 'buffer_full')
+          if (!this.#failing) this.#d.log.warn({ err, rows: chunk.length, buffered: this.#buffer.length }, 'request-log write failed; rows kept for retry while the buffer has room')
+          this.#failing = true
+        }
       }
     }
+    await Promise.all(Array.from({ length: lanes }, lane))
     this.#logDrops(false)
   }
 

@@ -4,7 +4,7 @@
  * team's id answers NOT_FOUND like a missing one. Also the retention purge.
  */
 import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
-import { requestLogs, type RequestLogRow } from '../../db/schema.ts'
+import { requestLogRollup, requestLogs, type RequestLogRow } from '../../db/schema.ts'
 import type { Database, Db } from '../../db/client.ts'
 import { badInput, notFound } from '../../errors.ts'
 import type { Principal } from '../auth/principal.ts'
@@ -13,6 +13,7 @@ import { isUuid } from '../ids.ts'
 import { parsePage, toConnection, type Connection, type PageLimits } from '../pagination.ts'
 import { fail, ok, type Result } from '../result.ts'
 import { idFloor } from './log-ids.ts'
+import { addPacked, durationBucketSql, mergeInto, percentile, ROLLUP_STATE_INIT, type Histogram } from './log-rollup.ts'
 
 export interface RequestLogFilter {
   direction?: 'inbound' | 'outbound' | null
@@ -95,51 +96,143 @@ export class RequestLogService {
     return row === undefined ? fail(notFound('Request log')) : ok(row)
   }
 
+  /**
+   * Statistics over [from, to). Whole hours since the rollup's `covered_from` come from
+   * `request_log_rollup`; the partial hours at the edges, older hours and filters the rollup
+   * cannot answer (requestId, userId) come from the raw rows. Both are summed the same way:
+   * counts, error counts and averages are exact; percentiles come from the merged duration
+   * histograms (log-rollup.ts), within PERCENTILE_RELATIVE_ERROR (2.2 %) of percentile_cont.
+   */
   async stats (p: Principal, filter: RequestLogFilter | null | undefined, bucket: StatsBucket): Promise<Result<RequestLogStats>> {
     const to = filter?.to ?? this.#d.clock.now()
     const from = filter?.from ?? new Date(to.getTime() - WINDOW[bucket].default)
     if (to.getTime() - from.getTime() > WINDOW[bucket].max) {
       return fail(badInput(`A ${bucket}ly breakdown covers at most ${WINDOW[bucket].max / DAY} days`, { field: 'filter.from' }))
     }
-    const where = whereOf(p.teamId, { ...filter, from, to })
-    if (!where.ok) return where
-    const w = where.value
+    const f: RequestLogFilter = { ...filter, from, to }
+    const checked = whereOf(p.teamId, f)
+    if (!checked.ok) return checked
     const { rows } = this.#d
-    const [overall, endpoints, errors, usage] = await Promise.all([
-      rows<{ total: number, errors: number, avg: number | null, p50: number | null, p95: number | null, p99: number | null }>(sql`
-        select count(*)::int as total, (count(*) filter (where not success))::int as errors, avg(duration_ms) as avg,
-               percentile_cont(0.5) within group (order by duration_ms) as p50,
-               percentile_cont(0.95) within group (order by duration_ms) as p95,
-               percentile_cont(0.99) within group (order by duration_ms) as p99
-          from request_logs where ${w}`),
-      rows<{ endpoint: string, calls: number, errors: number, avg: number, p95: number }>(sql`
-        select endpoint, count(*)::int as calls, (count(*) filter (where not success))::int as errors, avg(duration_ms) as avg,
-               percentile_cont(0.95) within group (order by duration_ms) as p95
-          from request_logs where ${w} group by endpoint order by calls desc, endpoint limit 500`),
+
+    // Which part of the window the rollup answers: whole hours, from where it is complete.
+    let r1 = Math.ceil(from.getTime() / HOUR) * HOUR
+    const r2 = Math.floor(to.getTime() / HOUR) * HOUR
+    const rollupable = f.requestId == null && f.userId == null
+    if (rollupable && r1 < r2) {
+      const [state] = await rows<{ ms: number | null }>(sql`select (extract(epoch from covered_from) * 1000)::float8 as ms from request_log_rollup_state`)
+      const covered = state?.ms == null ? Infinity : Number(state.ms)
+      r1 = Math.max(r1, covered === -Infinity ? r1 : covered)
+    }
+    const useRollup = rollupable && r1 < r2
+    const rawRanges: Array<[Date, Date]> = useRollup
+      ? ([[from, new Date(r1)], [new Date(r2), to]] as Array<[Date, Date]>).filter(([a, b]) => a.getTime() < b.getTime())
+      : [[from, to]]
+    const parts: SQL[] = rawRanges.map(([a, b]) => sql`
+      select created_at as at, endpoint, success, error_codes, 1 as calls, duration_ms as dsum, duration_ms as dmin, duration_ms as dmax,
+             array[(${sql.raw(durationBucketSql('duration_ms'))} << 32) | 1] as hist
+        from request_logs where ${(whereOf(p.teamId, { ...f, from: a, to: b }) as { value: SQL }).value}`)
+    if (useRollup) {
+      parts.push(sql`
+      select hour as at, endpoint, success, error_codes, calls, duration_sum as dsum, duration_min as dmin, duration_max as dmax, histogram as hist
+        from request_log_rollup where ${rollupWhere(p.teamId, f, new Date(r1), new Date(r2))}`)
+    }
+    const src = sql`(${sql.join(parts, sql` union all `)}) s`
+
+    const [endpoints, histograms, errors, usage] = await Promise.all([
+      rows<{ endpoint: string, calls: number, errors: number, sum: number, min: number, max: number }>(sql`
+        select endpoint, sum(calls)::int as calls, coalesce(sum(calls) filter (where not success), 0)::int as errors,
+               sum(dsum)::float8 as sum, min(dmin)::float8 as min, max(dmax)::float8 as max
+          from ${src} group by endpoint`),
+      rows<{ endpoint: string, h: number }>(sql`
+        select endpoint, ((h >> 32) * 4294967296 + sum(h & 4294967295))::float8 as h
+          from ${src}, unnest(hist) as h group by endpoint, h >> 32`),
       rows<{ code: string, n: number }>(sql`
-        select code, count(*)::int as n from request_logs, unnest(error_codes) as code
-         where ${w} and cardinality(error_codes) > 0 group by code order by n desc, code`),
-      rows<{ ms: number, calls: number, errors: number, avg: number | null }>(sql`
-        select (extract(epoch from date_trunc(${bucket}, created_at, 'UTC')) * 1000)::float8 as ms,
-               count(*)::int as calls, (count(*) filter (where not success))::int as errors, avg(duration_ms) as avg
-          from request_logs where ${w} group by 1 order by 1`)
+        select code, sum(calls)::int as n from ${src}, unnest(error_codes) as code group by code order by n desc, code`),
+      rows<{ ms: number, calls: number, errors: number, sum: number }>(sql`
+        select (extract(epoch from date_trunc(${bucket}, at, 'UTC')) * 1000)::float8 as ms,
+               sum(calls)::int as calls, coalesce(sum(calls) filter (where not success), 0)::int as errors, sum(dsum)::float8 as sum
+          from ${src} group by 1 order by 1`)
     ])
-    const o = overall[0]!
-    const endpointStats = endpoints.map((e): EndpointStat => ({ endpoint: e.endpoint, calls: e.calls, errors: e.errors, avgDurationMs: Number(e.avg), p95DurationMs: Number(e.p95) }))
+
+    const histOf = new Map<string, Histogram>()
+    for (const { endpoint, h } of histograms) {
+      let hist = histOf.get(endpoint)
+      if (hist === undefined) histOf.set(endpoint, hist = new Map())
+      addPacked(hist, h)
+    }
+    const all: Histogram = new Map()
+    let total = 0
+    let errorCount = 0
+    let sum = 0
+    let min = Infinity
+    let max = -Infinity
+    for (const e of endpoints) {
+      total += e.calls
+      errorCount += e.errors
+      sum += Number(e.sum)
+      min = Math.min(min, Number(e.min))
+      max = Math.max(max, Number(e.max))
+      mergeInto(all, histOf.get(e.endpoint) ?? new Map())
+    }
+    const top = [...endpoints].sort((a, b) => b.calls - a.calls || (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0)).slice(0, 500)
+    const endpointStats = top.map((e): EndpointStat => ({
+      endpoint: e.endpoint,
+      calls: e.calls,
+      errors: e.errors,
+      avgDurationMs: Number(e.sum) / e.calls,
+      p95DurationMs: percentile(histOf.get(e.endpoint) ?? new Map(), 0.95, Number(e.min), Number(e.max)) ?? 0
+    }))
     return ok({
       from,
       to,
-      totalCalls: o.total,
-      errorCount: o.errors,
-      errorRate: o.total === 0 ? 0 : o.errors / o.total,
-      avgDurationMs: num(o.avg),
-      p50DurationMs: num(o.p50),
-      p95DurationMs: num(o.p95),
-      p99DurationMs: num(o.p99),
+      totalCalls: total,
+      errorCount,
+      errorRate: total === 0 ? 0 : errorCount / total,
+      avgDurationMs: total === 0 ? null : sum / total,
+      p50DurationMs: percentile(all, 0.5, min, max),
+      p95DurationMs: percentile(all, 0.95, min, max),
+      p99DurationMs: percentile(all, 0.99, min, max),
       topEndpoints: endpointStats.slice(0, TOP_N),
       slowestEndpoints: [...endpointStats].sort((a, b) => b.p95DurationMs - a.p95DurationMs || a.endpoint.localeCompare(b.endpoint)).slice(0, TOP_N),
       errorBreakdown: errors.map((e) => ({ code: e.code, count: e.n })),
       usage: fillBuckets(usage, from, to, bucket)
+    })
+  }
+
+  /**
+   * Roll up every raw row older than the rollup's `covered_from` (rows written before the rollup
+   * existed, or inserted around the writer) and mark the whole history covered. Idempotent; the
+   * rollup table is locked meanwhile, so concurrent writers wait instead of being counted twice.
+   */
+  async rollUpHistory (): Promise<number> {
+    return await this.#d.db.transaction(async (tx) => {
+      const q = async <T>(query: SQL): Promise<T[]> => {
+        const res = await tx.execute(query) as unknown as T[] | { rows: T[] }
+        return Array.isArray(res) ? res : res.rows
+      }
+      await q(sql`lock table request_log_rollup in exclusive mode`)
+      await q(sql.raw(ROLLUP_STATE_INIT))
+      const [state] = await q<{ at: string }>(sql`select covered_from::text as at from request_log_rollup_state for update`)
+      if (state!.at === '-infinity') return 0
+      const [cf] = await q<{ floor: string }>(sql`select (extract(epoch from covered_from) * 1000)::float8 as floor from request_log_rollup_state`)
+      const floor = idFloor(new Date(Number(cf!.floor)))
+      await q(sql`delete from request_log_rollup where hour < (select covered_from from request_log_rollup_state)`)
+      const [done] = await q<{ n: number }>(sql`
+        with ins as (
+          insert into request_log_rollup as r (team_id, hour, direction, endpoint, operation, provider, integration_id, api_key_id, status, success, error_codes,
+                                               calls, duration_sum, duration_min, duration_max, histogram)
+          select team_id, hour, direction, endpoint, operation, provider, integration_id, api_key_id, status, success, error_codes,
+                 sum(n)::int, sum(s), min(mn), max(mx), array_agg((b << 32) | n order by b)
+            from (select team_id, date_trunc('hour', created_at, 'UTC') as hour, direction, endpoint, operation, provider, integration_id, api_key_id,
+                         status, success, error_codes, ${sql.raw(durationBucketSql('duration_ms'))} as b,
+                         count(*) as n, sum(duration_ms) as s, min(duration_ms) as mn, max(duration_ms) as mx
+                    from request_logs where team_id is not null and id < ${floor}::uuid
+                   group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12) x
+           group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+          returning calls)
+        select coalesce(sum(calls), 0)::int as n from ins`)
+      await q(sql`update request_log_rollup_state set covered_from = '-infinity'`)
+      return done?.n ?? 0
     })
   }
 
@@ -155,12 +248,13 @@ export class RequestLogService {
         select count(*)::int as n from gone`)
       const n = res?.n ?? 0
       total += n
-      if (n < batchSize) return total
+      if (n < batchSize) break
     }
+    // the rollup keeps the hour `before` falls in: its raw rows are only partly gone
+    await this.#d.rows(sql`delete from request_log_rollup where hour < date_trunc('hour', ${before.toISOString()}::timestamptz, 'UTC')`)
+    return total
   }
 }
-
-const num = (v: number | string | null): number | null => (v === null ? null : Number(v))
 
 function whereOf (teamId: string, f: RequestLogFilter): Result<SQL> {
   const t = requestLogs
@@ -190,13 +284,32 @@ function whereOf (teamId: string, f: RequestLogFilter): Result<SQL> {
   return ok(and(...conditions)!)
 }
 
-function fillBuckets (rows: Array<{ ms: number, calls: number, errors: number, avg: number | null }>, from: Date, to: Date, bucket: StatsBucket): UsageBucket[] {
+/** The rollup's share of the filter (everything but requestId and userId, which it has no column for). */
+function rollupWhere (teamId: string, f: RequestLogFilter, from: Date, to: Date): SQL {
+  const t = requestLogRollup
+  return and(
+    eq(t.teamId, teamId),
+    f.direction != null ? eq(t.direction, f.direction) : undefined,
+    f.integrationId != null ? eq(t.integrationId, f.integrationId) : undefined,
+    f.provider != null ? eq(t.provider, f.provider) : undefined,
+    f.apiKeyId != null ? eq(t.apiKeyId, f.apiKeyId) : undefined,
+    f.operation != null ? eq(t.operation, f.operation) : undefined,
+    f.success != null ? eq(t.success, f.success) : undefined,
+    f.statusMin != null ? gte(t.status, f.statusMin) : undefined,
+    f.statusMax != null ? lte(t.status, f.statusMax) : undefined,
+    f.errorCode != null ? sql`${t.errorCodes} @> array[${f.errorCode}]::text[]` : undefined,
+    sql`${t.hour} >= ${from.toISOString()}::timestamptz`,
+    sql`${t.hour} < ${to.toISOString()}::timestamptz`
+  )!
+}
+
+function fillBuckets (rows: Array<{ ms: number, calls: number, errors: number, sum: number }>, from: Date, to: Date, bucket: StatsBucket): UsageBucket[] {
   const step = BUCKET_MS[bucket]
   const byStart = new Map(rows.map((r) => [Number(r.ms), r]))
   const out: UsageBucket[] = []
   for (let ms = Math.floor(from.getTime() / step) * step; ms < to.getTime(); ms += step) {
     const r = byStart.get(ms)
-    out.push({ start: new Date(ms), calls: r?.calls ?? 0, errors: r?.errors ?? 0, avgDurationMs: r === undefined ? null : num(r.avg) })
+    out.push({ start: new Date(ms), calls: r?.calls ?? 0, errors: r?.errors ?? 0, avgDurationMs: r === undefined ? null : Number(r.sum) / r.calls })
   }
   return out
 }
