@@ -57,18 +57,27 @@ export class ConnectorContexts {
   #tokenSource (row: IntegrationRow, platform: string): TokenSource {
     const { tokens } = this.#d
     const withPlatform = (e: AppError) => new AppError(e.code, e.message, { details: { ...e.details, platform } })
+    // Reused for the calls of one operation (a 40-page import asks the token service once) while
+    // it is comfortably valid; the token service still decides when to refresh.
+    let cached: { token: string, until: number } | undefined
     const current = async (): Promise<string> => {
+      const now = this.#d.clock.now().getTime()
+      if (cached !== undefined && cached.until > now) return cached.token
       const t = await tokens.accessToken(row.teamId, row.id)
       if (!t.ok) throw withPlatform(t.error)
+      const expires = t.value.expiresAt?.getTime() ?? Infinity
+      cached = { token: t.value.accessToken, until: Math.min(now + 30_000, expires - 120_000) }
       return t.value.accessToken
     }
     return {
       current,
       refreshAfterRejection: async (used) => {
+        cached = undefined
         // Another call may already have refreshed it: use that token rather than refreshing again.
         const latest = await current()
         if (latest !== used) return latest
         const r = await tokens.refreshNow({ kind: 'api_key', teamId: row.teamId, scopes: [] }, row.id)
+        cached = undefined
         if (r.ok) return current()
         if (r.error.code !== 'INVALID_CREDENTIALS' && r.error.code !== 'BAD_USER_INPUT') throw withPlatform(r.error)
         // BAD_USER_INPUT: no refresh token to try; the rejected token is all there is.
