@@ -1,5 +1,5 @@
 import t from 'tap'
-import { integrationStatus, outboundRows, run, setup, waitForRun, RUN_STATUS } from './connector-helper.ts'
+import { integrationStatus, outboundRows, run, setup, waitForRun, RUN, RUN_STATUS } from './connector-helper.ts'
 import { SHOPIFY_GRAPHQL, type ShopifyFake } from '../fakes/shopify.ts'
 
 t.test('shopify connector', async (t) => {
@@ -91,6 +91,9 @@ t.test('shopify connector', async (t) => {
     t.same(last.map((x) => [x.status, x.attempt]), [[429, 1], [200, 2]], 'one request-log row per attempt')
     t.same(last[0]!.error_codes, ['RATE_LIMIT_EXCEEDED'])
     t.match(last[0]!.path, /graphql\.json$/)
+    const res = await s.app.gql(RUN, { auth: s.adminKey, variables: { id, op: 'get_products', input: { first: 1 } } })
+    const rows2 = await outboundRows(s, 'shopify')
+    t.equal(rows2.at(-1)!.request_id, res.headers['x-request-id'], 'outbound rows carry the inbound request id')
   })
 
   await t.test('expired token: refreshed through the token service, the call retried once', async (t) => {
