@@ -70,7 +70,9 @@ export class RequestLogWriter {
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
     try {
-      while (this.#buffer.length > 0 && Date.now() < deadline) {
+      // A drain already under way has taken its rows out of the buffer: wait for it too, or
+      // the sink would be closed under rows still being written.
+      while ((this.#buffer.length > 0 || this.#draining !== undefined) && Date.now() < deadline) {
         const before = this.#buffer.length
         if (await Promise.race([this.flush(), expired]) === 'timeout') break
         if (this.#failing && this.#buffer.length >= before) await Promise.race([new Promise((resolve) => setTimeout(resolve, 200)), expired])
