@@ -265,17 +265,8 @@ function whereOf (teamId: string, f: RequestLogFilter): Result<SQL> {
   if (f.statusMin != null && f.statusMax != null && f.statusMin > f.statusMax) return fail(badInput('filter.statusMin is above filter.statusMax', { field: 'filter.statusMin' }))
   if (f.from != null && f.to != null && f.from.getTime() > f.to.getTime()) return fail(badInput('filter.from is after filter.to', { field: 'filter.from' }))
   const conditions: Array<SQL | undefined> = [
-    eq(t.teamId, teamId),
-    f.direction != null ? eq(t.direction, f.direction) : undefined,
-    f.integrationId != null ? eq(t.integrationId, f.integrationId) : undefined,
-    f.provider != null ? eq(t.provider, f.provider) : undefined,
-    f.apiKeyId != null ? eq(t.apiKeyId, f.apiKeyId) : undefined,
+    ...sharedConditions(t, teamId, f),
     f.userId != null ? eq(t.userId, f.userId) : undefined,
-    f.operation != null ? eq(t.operation, f.operation) : undefined,
-    f.success != null ? eq(t.success, f.success) : undefined,
-    f.statusMin != null ? gte(t.status, f.statusMin) : undefined,
-    f.statusMax != null ? lte(t.status, f.statusMax) : undefined,
-    f.errorCode != null ? sql`${t.errorCodes} @> array[${f.errorCode}]::text[]` : undefined,
     f.requestId != null ? eq(t.requestId, f.requestId) : undefined,
     // time bounds as id bounds: ids are UUIDv7 of created_at (log-ids.ts)
     f.from != null ? gte(t.id, idFloor(f.from)) : undefined,
@@ -284,10 +275,9 @@ function whereOf (teamId: string, f: RequestLogFilter): Result<SQL> {
   return ok(and(...conditions)!)
 }
 
-/** The rollup's share of the filter (everything but requestId and userId, which it has no column for). */
-function rollupWhere (teamId: string, f: RequestLogFilter, from: Date, to: Date): SQL {
-  const t = requestLogRollup
-  return and(
+/** The filter conditions both the raw table and the rollup have columns for. */
+function sharedConditions (t: typeof requestLogs | typeof requestLogRollup, teamId: string, f: RequestLogFilter): Array<SQL | undefined> {
+  return [
     eq(t.teamId, teamId),
     f.direction != null ? eq(t.direction, f.direction) : undefined,
     f.integrationId != null ? eq(t.integrationId, f.integrationId) : undefined,
@@ -297,7 +287,15 @@ function rollupWhere (teamId: string, f: RequestLogFilter, from: Date, to: Date)
     f.success != null ? eq(t.success, f.success) : undefined,
     f.statusMin != null ? gte(t.status, f.statusMin) : undefined,
     f.statusMax != null ? lte(t.status, f.statusMax) : undefined,
-    f.errorCode != null ? sql`${t.errorCodes} @> array[${f.errorCode}]::text[]` : undefined,
+    f.errorCode != null ? sql`${t.errorCodes} @> array[${f.errorCode}]::text[]` : undefined
+  ]
+}
+
+/** The rollup's share of the filter (everything but requestId and userId, which it has no column for). */
+function rollupWhere (teamId: string, f: RequestLogFilter, from: Date, to: Date): SQL {
+  const t = requestLogRollup
+  return and(
+    ...sharedConditions(t, teamId, f),
     sql`${t.hour} >= ${from.toISOString()}::timestamptz`,
     sql`${t.hour} < ${to.toISOString()}::timestamptz`
   )!
