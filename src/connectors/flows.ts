@@ -4,7 +4,7 @@
  * knows which provider it is talking to.
  */
 import { AppError } from '../errors.ts'
-import type { CommerceCapability, ConnectorContext, Folder, StorageCapability, StoredFile } from './connector.ts'
+import type { CommerceCapability, ConnectorContext, ConnectorOperation, Folder, StorageCapability, StoredFile } from './connector.ts'
 
 /** Streams every product page into `ctx.emit` (bounded memory), reporting `{pages, records}`. */
 export async function importProducts (ctx: ConnectorContext, commerce: CommerceCapability, pageSize?: number): Promise<{ pages: number, records: number }> {
@@ -28,6 +28,25 @@ export async function saveFiles (ctx: ConnectorContext, storage: StorageCapabili
     ctx.progress({ done: files.length, total: fileUrls.length })
   }
   return { folder: target, files }
+}
+
+/** The `upload_file` operation every storage connector offers: the same input, `saveFiles` behind it. */
+export function uploadFileOperation (storage: StorageCapability, description: string): ConnectorOperation {
+  return {
+    name: 'upload_file',
+    description,
+    long: true,
+    inputSchema: {
+      type: 'object',
+      required: ['fileUrls'],
+      properties: {
+        fileUrls: { type: 'array', items: { type: 'string', format: 'uri' }, minItems: 1, maxItems: 100 },
+        folder: { type: 'string', minLength: 1, maxLength: 255 }
+      },
+      additionalProperties: false
+    },
+    run: (ctx, input) => saveFiles(ctx, storage, input.fileUrls as string[], (input.folder as string | undefined) ?? null)
+  }
 }
 
 /** The capability a flow needs, or BAD_USER_INPUT naming what the provider lacks. */

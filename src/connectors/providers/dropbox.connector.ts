@@ -7,7 +7,7 @@
  */
 import { AppError } from '../../errors.ts'
 import type { Connector, ConnectorContext, Folder, Outcome, StorageCapability, StoredFile } from '../connector.ts'
-import { collectUpTo, saveFiles } from '../flows.ts'
+import { collectUpTo, uploadFileOperation } from '../flows.ts'
 import type { HttpResponse } from '../http.ts'
 import { record, retryAfterMs } from '../outbound/classify.ts'
 import { cursorPages } from '../outbound/pagination.ts'
@@ -85,13 +85,7 @@ export const dropboxConnector: Connector = {
   dialect: { classify: classifyDropbox, rateLimit: { perSecond: 10, burst: 20 } },
   storage,
   operations: [
-    {
-      name: 'upload_file',
-      description: 'Download files from URLs and upload them to Dropbox under /<folder> (created when missing); background run',
-      long: true,
-      inputSchema: { type: 'object', required: ['fileUrls'], properties: { fileUrls: { type: 'array', items: { type: 'string', format: 'uri' }, minItems: 1, maxItems: 100 }, folder: { type: 'string', minLength: 1, maxLength: 255 } }, additionalProperties: false },
-      run: (ctx, input) => saveFiles(ctx, storage, input.fileUrls as string[], (input.folder as string | undefined) ?? null)
-    },
+    uploadFileOperation(storage, 'Download files from URLs and upload them to Dropbox under /<folder> (created when missing); background run'),
     {
       name: 'create_folder',
       description: 'Create a folder at a path (an existing folder is returned as is)',

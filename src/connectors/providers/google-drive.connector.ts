@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Connector, ConnectorContext, Folder, Outcome, StorageCapability, StoredFile } from '../connector.ts'
-import { saveFiles, collectUpTo } from '../flows.ts'
+import { collectUpTo, uploadFileOperation } from '../flows.ts'
 import type { HttpResponse } from '../http.ts'
 import { record, retryAfterMs } from '../outbound/classify.ts'
 import { cursorPages } from '../outbound/pagination.ts'
@@ -80,19 +80,12 @@ export function googleDriveStorage (opts: { resumableAbove?: number, chunkBytes?
 }
 
 const storage = googleDriveStorage()
-const urls = { type: 'array', items: { type: 'string', format: 'uri' }, minItems: 1, maxItems: 100 }
 
 export const googleDriveConnector: Connector = {
   dialect: { classify: classifyGoogle, rateLimit: { perSecond: 10, burst: 20 } },
   storage,
   operations: [
-    {
-      name: 'upload_file',
-      description: 'Download files from URLs and upload them to Drive, into a folder by name (created when missing); background run',
-      long: true,
-      inputSchema: { type: 'object', required: ['fileUrls'], properties: { fileUrls: urls, folder: { type: 'string', minLength: 1, maxLength: 255 } }, additionalProperties: false },
-      run: (ctx, input) => saveFiles(ctx, storage, input.fileUrls as string[], (input.folder as string | undefined) ?? null)
-    },
+    uploadFileOperation(storage, 'Download files from URLs and upload them to Drive, into a folder by name (created when missing); background run'),
     {
       name: 'create_folder',
       description: 'Create a folder (or return the existing one of that name)',
