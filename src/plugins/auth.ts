@@ -6,14 +6,15 @@
  * never reaches the database at all).
  */
 import fp from 'fastify-plugin'
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
+import type { AuthOutcome } from '../domain/auth/authenticator.ts'
 import type { Principal } from '../domain/auth/principal.ts'
 import { AppError } from '../errors.ts'
 import { rateLimited } from './rate-limit.ts'
 
 declare module 'fastify' {
   interface FastifyRequest { principal: Principal | undefined }
-  interface FastifyInstance { authenticate: onRequestAsyncHookHandler }
+  interface FastifyInstance { authenticate: onRequestHookHandler }
 }
 
 const QUERY_CREDENTIALS = ['api_key', 'apikey', 'key', 'access_token', 'token']
@@ -39,19 +40,33 @@ function hasQueryCredential (req: FastifyRequest): boolean {
 export const authPlugin = fp(async (app) => {
   app.decorateRequest('principal', undefined)
 
-  app.decorate('authenticate', async function authenticate (req: FastifyRequest) {
+  const { authenticator } = app.services
+  const unauthenticated = (req: FastifyRequest, done: HookHandlerDoneFunction): void => {
+    app.authFailures.record(req).then(() => { done(new AppError('UNAUTHENTICATED', UNAUTHENTICATED)) }, done)
+  }
+  const settle = (req: FastifyRequest, outcome: AuthOutcome, done: HookHandlerDoneFunction): void => {
+    if (!outcome.ok) { unauthenticated(req, done); return }
+    req.principal = outcome.principal
+    done()
+  }
+
+  // Callback style, not async: on a cached key the whole hook runs without a promise.
+  app.decorate('authenticate', function authenticate (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const credential = hasQueryCredential(req) ? undefined : presentedCredential(req)
-    if (credential === undefined) throw new AppError('UNAUTHENTICATED', UNAUTHENTICATED)
+    if (credential === undefined) { done(new AppError('UNAUTHENTICATED', UNAUTHENTICATED)); return }
     // Checked only when authenticating would reach the database (a cache hit needs no guard).
     const guard = async (): Promise<void> => {
       const wait = await app.authFailures.blockedFor(req)
       if (wait > 0) throw rateLimited(wait)
     }
-    const outcome = await app.services.authenticator.authenticate(credential, guard)
-    if (!outcome.ok) {
-      await app.authFailures.record(req)
-      throw new AppError('UNAUTHENTICATED', UNAUTHENTICATED)
+    let outcome: AuthOutcome | Promise<AuthOutcome>
+    try {
+      outcome = authenticator.authenticate(credential, guard)
+    } catch (err) {
+      done(err as Error)
+      return
     }
-    req.principal = outcome.principal
+    if (outcome instanceof Promise) outcome.then((o) => { settle(req, o, done) }, done)
+    else settle(req, outcome, done)
   })
 }, { name: 'switchboard-auth', fastify: '5.x', dependencies: ['switchboard-services', 'switchboard-rate-limit'] })

@@ -78,14 +78,20 @@ export async function graphqlPlugin (app: FastifyInstance, { config }: { config:
 
   // One preExecution hook (each hook is an extra async step on every request): the team's
   // limits, then each root selection beyond the first (aliases included) is charged to the rate
-  // limit — the request itself paid for the first in onRequest — before anything runs.
+  // limit — the request itself paid for the first in onRequest — before anything runs. Not an
+  // async function: with the team's policy cached and one root selection it returns nothing.
   const enforceLimits = limitsHook(config.graphql, app.services.policies)
-  app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
-    const ctx = context as unknown as GraphQLContext & { reply: { request: FastifyRequest } }
-    await enforceLimits(schema, document, ctx, variables as Record<string, unknown> | undefined)
-    const extra = (ctx.operationShape?.operations ?? 1) - 1
-    if (extra <= 0) return
+  const chargeExtra = async (ctx: GraphQLContext & { reply: { request: FastifyRequest } }, extra: number): Promise<void> => {
     const wait = await app.chargeOperations(ctx.reply.request, extra)
     if (wait > 0) throw rateLimited(wait)
+  }
+  const afterLimits = (ctx: GraphQLContext & { reply: { request: FastifyRequest } }): void | Promise<void> => {
+    const extra = (ctx.operationShape?.operations ?? 1) - 1
+    return extra > 0 ? chargeExtra(ctx, extra) : undefined
+  }
+  app.graphql.addHook('preExecution', (schema, document, context, variables) => {
+    const ctx = context as unknown as GraphQLContext & { reply: { request: FastifyRequest } }
+    const pending = enforceLimits(schema, document, ctx, variables as Record<string, unknown> | undefined)
+    return (pending === undefined ? afterLimits(ctx) : pending.then(() => afterLimits(ctx))) as Promise<void>
   })
 }

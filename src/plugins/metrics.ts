@@ -25,6 +25,8 @@ export interface Metrics {
   setLogQueueDepthSource(source: () => number): void
   /** A label value for an operation: the first MAX_OPERATIONS distinct ones, then `other`. */
   operationLabel(operation: string): string
+  /** Count one inbound request in `requests` and `requestDuration` (operation label capped by `operationLabel`). */
+  observeRequest(operation: string, status: number, seconds: number): void
 }
 
 declare module 'fastify' {
@@ -46,21 +48,29 @@ export function createMetrics (): Metrics {
     registers: [registry],
     collect () { this.set(depthSource()) }
   })
+  const requests = new Counter({ name: 'switchboard_requests_total', help: 'Inbound requests by operation and HTTP status', labelNames: ['operation', 'status'], registers: [registry] })
+  const requestDuration = new Histogram({ name: 'switchboard_request_duration_seconds', help: 'Inbound request duration by operation and HTTP status', labelNames: ['operation', 'status'], buckets: DURATION_BUCKETS, registers: [registry] })
+  const operationLabel = (operation: string): string => {
+    if (operations.has(operation)) return operation
+    if (operations.size >= MAX_OPERATIONS) return 'other'
+    operations.add(operation)
+    return operation
+  }
   return {
     registry,
-    requests: new Counter({ name: 'switchboard_requests_total', help: 'Inbound requests by operation and HTTP status', labelNames: ['operation', 'status'], registers: [registry] }),
-    requestDuration: new Histogram({ name: 'switchboard_request_duration_seconds', help: 'Inbound request duration by operation and HTTP status', labelNames: ['operation', 'status'], buckets: DURATION_BUCKETS, registers: [registry] }),
+    requests,
+    requestDuration,
     logRowsFlushed: new Counter({ name: 'switchboard_request_log_rows_flushed_total', help: 'Request-log rows written to the database', registers: [registry] }),
     logRowsDropped: new Counter({ name: 'switchboard_request_log_rows_dropped_total', help: 'Request-log rows dropped (buffer full while the database was slow or down, or left at shutdown)', labelNames: ['reason'], registers: [registry] }),
     outboundRequests: new Counter({ name: 'switchboard_outbound_requests_total', help: 'Connector calls to providers by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
     outboundDuration: new Histogram({ name: 'switchboard_outbound_request_duration_seconds', help: 'Connector call duration by provider', labelNames: ['provider'], buckets: DURATION_BUCKETS, registers: [registry] }),
     tokenRefreshes: new Counter({ name: 'switchboard_token_refreshes_total', help: 'OAuth token refreshes by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
     setLogQueueDepthSource (source) { depthSource = source },
-    operationLabel (operation) {
-      if (operations.has(operation)) return operation
-      if (operations.size >= MAX_OPERATIONS) return 'other'
-      operations.add(operation)
-      return operation
+    operationLabel,
+    observeRequest (operation, status, seconds) {
+      const labels = { operation: operationLabel(operation), status: String(status) }
+      requests.inc(labels)
+      requestDuration.observe(labels, seconds)
     }
   }
 }

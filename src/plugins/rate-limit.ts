@@ -58,8 +58,10 @@ export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) =>
       if (p?.userId !== undefined) return `user:${p.teamId}:${p.userId}`
       return `ip:${req.ip}`
     },
-    max: async (req) => req.principal?.rateLimit?.requests ?? config.rateLimit.defaultRequests,
-    timeWindow: async (req) => req.principal?.rateLimit?.windowMs ?? config.rateLimit.defaultWindowMs,
+    // Plain functions, not async ones: the limiter awaits whatever they return, and an async
+    // function would add a promise per call on every request.
+    max: (req) => req.principal?.rateLimit?.requests ?? config.rateLimit.defaultRequests,
+    timeWindow: (req) => req.principal?.rateLimit?.windowMs ?? config.rateLimit.defaultWindowMs,
     errorResponseBuilder: (_req, ctx) => rateLimited(Math.ceil(ctx.ttl / 1000))
   })
   app.decorate('principalRateLimit', app.rateLimit() as onRequestAsyncHookHandler)

@@ -40,15 +40,27 @@ export class ApiKeyVerifier {
   }
 
   async verify (presented: string, beforeLookup?: () => Promise<void>): Promise<Verification> {
-    const hit = this.#cache.get(presented)
-    let key: VerifiedKey | null
-    if (hit !== undefined && Date.now() - hit.cachedAt < this.#ttlMs) {
-      key = hit.key
-    } else {
+    let key: VerifiedKey | null | undefined = this.cached(presented)
+    if (key === undefined) {
       if (!isWellFormedApiKey(presented)) return { ok: false, reason: 'MALFORMED' }
       await beforeLookup?.()
       key = await this.#lookup(presented)
     }
+    return this.check(key)
+  }
+
+  /**
+   * The cache alone, synchronously: the key record when this instance looked `presented` up
+   * less than `ttlMs` ago, else undefined. Not yet checked for validity — pass it to `check`.
+   * (The request hot path uses this to stay free of promises on a hit.)
+   */
+  cached (presented: string): VerifiedKey | undefined {
+    const hit = this.#cache.get(presented)
+    return hit !== undefined && Date.now() - hit.cachedAt < this.#ttlMs ? hit.key : undefined
+  }
+
+  /** Expiry, enabled and revoked, checked now (on every use, cached or not). */
+  check (key: VerifiedKey | null): Verification {
     if (key === null) return { ok: false, reason: 'NOT_FOUND' }
     const reason = invalidReason(key, this.#clock.now())
     return reason === undefined ? { ok: true, key } : { ok: false, reason, key }

@@ -4,7 +4,7 @@
  * HTTP layer answers unknown, malformed, expired, disabled and revoked alike.
  */
 import type { Clock } from '../clock.ts'
-import type { ApiKeyVerifier } from '../api-keys/api-key-verifier.ts'
+import type { ApiKeyVerifier, Verification, VerifiedKey } from '../api-keys/api-key-verifier.ts'
 import type { UsageRecorder } from '../api-keys/usage-recorder.ts'
 import { looksLikeApiKey } from '../api-keys/api-key-format.ts'
 import type { JwtVerifier } from './jwt-verifier.ts'
@@ -20,6 +20,8 @@ export class Authenticator {
   readonly #usage: UsageRecorder
   readonly #teams: TeamDirectory
   readonly #clock: Clock
+  /** One frozen principal per cached key record: the record's identity changes when it is looked up again. */
+  readonly #principals = new WeakMap<VerifiedKey, Principal>()
 
   constructor (deps: { keys: ApiKeyVerifier, jwt: JwtVerifier, usage: UsageRecorder, teams: TeamDirectory, clock: Clock }) {
     this.#keys = deps.keys
@@ -29,24 +31,38 @@ export class Authenticator {
     this.#clock = deps.clock
   }
 
-  /** `beforeLookup` runs before any database lookup (the per-IP failure limiter throws there). */
-  async authenticate (credential: string, beforeLookup?: () => Promise<void>): Promise<AuthOutcome> {
-    if (looksLikeApiKey(credential)) {
-      const v = await this.#keys.verify(credential, beforeLookup)
-      if (!v.ok) return { ok: false, malformed: v.reason === 'MALFORMED' }
-      this.#usage.record(v.key.id, this.#clock.now())
+  /**
+   * `beforeLookup` runs before any database lookup (the per-IP failure limiter throws there).
+   * Synchronous for an API key this instance has cached (the hot path: no promise, and the
+   * principal object is reused); a promise otherwise.
+   */
+  authenticate (credential: string, beforeLookup?: () => Promise<void>): AuthOutcome | Promise<AuthOutcome> {
+    if (!looksLikeApiKey(credential)) return this.#authenticateUser(credential, beforeLookup)
+    const cached = this.#keys.cached(credential)
+    return cached !== undefined
+      ? this.#keyOutcome(this.#keys.check(cached))
+      : this.#keys.verify(credential, beforeLookup).then((v) => this.#keyOutcome(v))
+  }
+
+  #keyOutcome (v: Verification): AuthOutcome {
+    if (!v.ok) return { ok: false, malformed: v.reason === 'MALFORMED' }
+    this.#usage.record(v.key.id, this.#clock.now())
+    let principal = this.#principals.get(v.key)
+    if (principal === undefined) {
       const { rateLimitRequests: requests, rateLimitWindowMs: windowMs } = v.key
-      return {
-        ok: true,
-        principal: {
-          kind: 'api_key',
-          teamId: v.key.teamId,
-          apiKeyId: v.key.id,
-          scopes: v.key.scopes,
-          rateLimit: requests !== null && windowMs !== null ? { requests, windowMs } : undefined
-        }
-      }
+      principal = Object.freeze({
+        kind: 'api_key',
+        teamId: v.key.teamId,
+        apiKeyId: v.key.id,
+        scopes: Object.freeze([...v.key.scopes]),
+        rateLimit: requests !== null && windowMs !== null ? Object.freeze({ requests, windowMs }) : undefined
+      } satisfies Principal)
+      this.#principals.set(v.key, principal)
     }
+    return { ok: true, principal }
+  }
+
+  async #authenticateUser (credential: string, beforeLookup?: () => Promise<void>): Promise<AuthOutcome> {
     const principal = await this.#jwt.verify(credential)
     if (principal === undefined || !(await this.#teams.exists(principal.teamId, beforeLookup))) return { ok: false, malformed: false }
     return { ok: true, principal }

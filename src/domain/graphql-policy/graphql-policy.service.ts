@@ -29,13 +29,19 @@ export class GraphqlPolicyService {
   get maxima (): PolicyMaxima { return this.#max }
 
   async effective (teamId: string): Promise<GraphqlPolicy> {
-    const hit = this.#cache.get(teamId)
-    if (hit !== undefined && Date.now() - hit.at < this.#ttlMs) return hit.policy
+    const hit = this.cached(teamId)
+    if (hit !== undefined) return hit
     const [row] = await this.#db.select().from(graphqlPolicies).where(eq(graphqlPolicies.teamId, teamId)).limit(1)
     const policy = this.#clamp(row ?? { depthLimit: this.#max.maxDepth, costLimit: this.#max.maxCost, introspection: true })
     if (this.#cache.size > 10_000) this.#cache.clear()
     this.#cache.set(teamId, { policy, at: Date.now() })
     return policy
+  }
+
+  /** The team's policy when this instance read it less than the cache TTL ago, synchronously (the request hot path). */
+  cached (teamId: string): GraphqlPolicy | undefined {
+    const hit = this.#cache.get(teamId)
+    return hit !== undefined && Date.now() - hit.at < this.#ttlMs ? hit.policy : undefined
   }
 
   async update (p: Principal, input: Partial<GraphqlPolicy>, requestId?: string): Promise<Result<GraphqlPolicy>> {

@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify'
 import type { DocumentNode, GraphQLSchema } from 'graphql'
 import type { Config } from '../../config.ts'
 import { hasScope } from '../../domain/auth/scopes.ts'
-import type { GraphqlPolicyService } from '../../domain/graphql-policy/graphql-policy.service.ts'
+import type { GraphqlPolicy, GraphqlPolicyService } from '../../domain/graphql-policy/graphql-policy.service.ts'
 import { AppError, badInput } from '../../errors.ts'
 import type { GraphQLContext } from '../context.ts'
 import { analyzeOperation, findOperation, type OperationShape } from './analyze-operation.ts'
@@ -28,7 +28,8 @@ export function limitsHook (limits: Config['graphql'], policies: GraphqlPolicySe
   // Operations without variables have a fixed shape: measure each parsed document once.
   const memo = new WeakMap<DocumentNode, Map<string, OperationShape>>()
 
-  return async function enforceLimits (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext & { reply: { request: FastifyRequest } }, variables?: Record<string, unknown>): Promise<void> {
+  /** Synchronous when the team's policy is cached (the hot path); a promise otherwise. */
+  return function enforceLimits (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext & { reply: { request: FastifyRequest } }, variables?: Record<string, unknown>): void | Promise<void> {
     const body = context.reply.request.body as { operationName?: string | null } | undefined
     const operation = findOperation(document, body?.operationName)
     if (operation === undefined) return // graphql-js reports the missing or ambiguous operation
@@ -44,8 +45,15 @@ export function limitsHook (limits: Config['graphql'], policies: GraphqlPolicySe
     }
     context.operationShape = shape
     context.reply.request.operationShape = shape
-    const policy = await policies.effective(context.principal.teamId)
-    if (shape.introspection && !(policy.introspection && hasScope(context.principal.scopes, 'admin:full'))) {
+    const { principal } = context
+    const policy = policies.cached(principal.teamId)
+    if (policy !== undefined) { check(shape, policy, principal.scopes); return }
+    const measured = shape
+    return policies.effective(principal.teamId).then((p) => { check(measured, p, principal.scopes) })
+  }
+
+  function check (shape: OperationShape, policy: GraphqlPolicy, scopes: readonly string[]): void {
+    if (shape.introspection && !(policy.introspection && hasScope(scopes, 'admin:full'))) {
       throw new AppError('FORBIDDEN', 'Introspection is not allowed for this caller')
     }
     if (shape.aliases > limits.maxAliases) throw badInput(`Too many aliases: ${shape.aliases} (limit ${limits.maxAliases})`, { limit: 'aliases' })
