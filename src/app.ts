@@ -35,6 +35,9 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     // Request ids are ours: a client-sent x-request-id is not trusted (it could forge log links).
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    // Two JSON lines per request on stdout would repeat what request_logs already holds, at a
+    // cost on every call; LOG_REQUESTS=true brings them back.
+    disableRequestLogging: !config.logRequests,
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
     requestTimeout: config.requestTimeoutMs,

@@ -14,6 +14,8 @@ export interface Config {
   host: string
   port: number
   logLevel: string
+  /** Fastify's per-request "incoming request" / "request completed" lines (the request_logs table records every call either way). */
+  logRequests: boolean
   trustProxy: boolean
   shutdownGraceMs: number
   requestTimeoutMs: number
@@ -44,6 +46,8 @@ export interface Config {
     defaultWindowMs: number
     /** Failed authentications allowed per IP per minute before 429, checked before any database lookup. */
     authFailuresPerMinute: number
+    /** `always`: x-ratelimit-limit/-remaining/-reset on every limited response; `exceeded`: only with a 429. */
+    headers: 'always' | 'exceeded'
   }
   graphql: {
     maxDepth: number
@@ -236,6 +240,7 @@ export function loadConfig (env: Env = process.env): Config {
     host: r.str('HOST', '127.0.0.1')!,
     port,
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
+    logRequests: r.bool('LOG_REQUESTS', false),
     trustProxy: r.bool('TRUST_PROXY', false),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 100, 60_000),
     requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
@@ -258,7 +263,8 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimit: {
       defaultRequests: r.int('RATE_LIMIT_REQUESTS', 1000, 1, 10_000_000),
       defaultWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
-      authFailuresPerMinute: r.int('AUTH_FAILURES_PER_MINUTE', 100, 1, 100_000)
+      authFailuresPerMinute: r.int('AUTH_FAILURES_PER_MINUTE', 100, 1, 100_000),
+      headers: r.oneOf('RATE_LIMIT_HEADERS', ['always', 'exceeded'] as const, 'always')
     },
     graphql: {
       maxDepth: r.int('GRAPHQL_MAX_DEPTH', 10, 2, 50),

@@ -4,9 +4,10 @@
  * - `authFailures`: failed authentications per IP, checked before any database lookup.
  * Both answer 429 RATE_LIMITED with Retry-After.
  */
+import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import { Redis } from 'ioredis'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
@@ -20,7 +21,7 @@ export interface AuthFailureLimiter {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    principalRateLimit: onRequestAsyncHookHandler
+    principalRateLimit: onRequestHookHandler
     authFailures: AuthFailureLimiter
     /** Count `n` more operations against the request's principal; seconds to wait when over, else 0. */
     chargeOperations(req: FastifyRequest, n: number): Promise<number>
@@ -28,6 +29,18 @@ declare module 'fastify' {
     rateLimitRemaining(principal: Principal): Promise<number | null>
   }
 }
+
+/** The library's stores (CommonJS files without type declarations): the counting algorithms we rely on. */
+interface RateLimitStore {
+  incr(key: string, cb: (err: Error | null, state?: { current: number, ttl: number }) => void, timeWindow: number, max: number): void
+  child(params: unknown): RateLimitStore
+}
+type StoreClass<A extends unknown[]> = new (continueExceeding: boolean, exponentialBackoff: boolean, ...rest: A) => RateLimitStore
+const require = createRequire(import.meta.url)
+const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as StoreClass<[cache: number]>
+const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as StoreClass<[redis: Redis, namespace: string]>
+/** Principals tracked by the memory store (least recently seen dropped first), as the library's default. */
+const LOCAL_STORE_ENTRIES = 5000
 
 const rateLimited = (seconds: number): AppError =>
   new AppError('RATE_LIMITED', `Rate limit exceeded, retry in ${seconds} seconds`, { details: { retryAfterSeconds: seconds } })
@@ -46,25 +59,50 @@ export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) =>
       app.log.warn({ err: { message: (err as Error).message } }, 'Redis unreachable at start: rate limits are not enforced until it connects')
     }
   }
+  // One store (the library's own memory LRU or Redis script) shared by the per-request hook
+  // below and every limiter the library builds (operation charges, peeks, auth failures).
+  const store: RateLimitStore = redis !== undefined
+    ? new RedisStore(false, false, redis, 'sb-rl:')
+    : new LocalStore(false, false, LOCAL_STORE_ENTRIES)
+  const keyOf = (req: FastifyRequest): string => {
+    const p = req.principal
+    if (p?.apiKeyId !== undefined) return `key:${p.apiKeyId}`
+    if (p?.userId !== undefined) return `user:${p.teamId}:${p.userId}`
+    return `ip:${req.ip}`
+  }
+  const maxOf = (req: FastifyRequest): number => req.principal?.rateLimit?.requests ?? config.rateLimit.defaultRequests
+  const windowOf = (req: FastifyRequest): number => req.principal?.rateLimit?.windowMs ?? config.rateLimit.defaultWindowMs
+
   await app.register(rateLimit, {
     global: false,
-    ...(redis !== undefined && { redis }),
-    nameSpace: 'sb-rl:',
+    store: function sharedStore () { return store } as unknown as NonNullable<RateLimitPluginOptions['store']>,
     // Fail open when Redis is unreachable: the gateway keeps serving; the error is logged above.
     skipOnError: true,
-    keyGenerator: (req) => {
-      const p = req.principal
-      if (p?.apiKeyId !== undefined) return `key:${p.apiKeyId}`
-      if (p?.userId !== undefined) return `user:${p.teamId}:${p.userId}`
-      return `ip:${req.ip}`
-    },
-    // Plain functions, not async ones: the limiter awaits whatever they return, and an async
-    // function would add a promise per call on every request.
-    max: (req) => req.principal?.rateLimit?.requests ?? config.rateLimit.defaultRequests,
-    timeWindow: (req) => req.principal?.rateLimit?.windowMs ?? config.rateLimit.defaultWindowMs,
+    keyGenerator: keyOf,
+    max: maxOf,
+    timeWindow: windowOf,
     errorResponseBuilder: (_req, ctx) => rateLimited(Math.ceil(ctx.ttl / 1000))
   })
-  app.decorate('principalRateLimit', app.rateLimit() as onRequestAsyncHookHandler)
+
+  // The per-request limit: the library's store and counting, in a callback-style hook. (The
+  // library's own hook awaits the key, the limit, the window and the store on every request;
+  // with the memory store this one runs without a promise.)
+  const headersAlways = config.rateLimit.headers === 'always'
+  app.decorate('principalRateLimit', function principalRateLimit (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const max = maxOf(req)
+    store.incr(keyOf(req), (err, state) => {
+      if (err !== null || state === undefined) { done(); return } // skipOnError, as above
+      const reset = Math.max(0, Math.ceil(state.ttl / 1000))
+      if (state.current > max) {
+        reply.header('retry-after', Math.max(1, reset))
+        reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', reset)
+        done(rateLimited(Math.max(1, reset)))
+        return
+      }
+      if (headersAlways) reply.header('x-ratelimit-limit', max).header('x-ratelimit-remaining', max - state.current).header('x-ratelimit-reset', reset)
+      done()
+    }, windowOf(req), max)
+  } satisfies onRequestHookHandler)
 
   const charge = app.createRateLimit()
   app.decorate('chargeOperations', async (req: FastifyRequest, n: number) => {

@@ -63,3 +63,27 @@ t.test('with REDIS_URL, instances share the counters', async (t) => {
   t.equal((await first.gql(VIEWER, { auth: k.key })).status, 429, 'the fifth request across both instances is limited')
   t.equal((await onSecond()).statusCode, 429)
 })
+
+t.test('x-ratelimit headers: on every response by default, only with the 429 under RATE_LIMIT_HEADERS=exceeded', async (t) => {
+  for (const mode of ['always', 'exceeded'] as const) {
+    const app = await build(t, { env: { RATE_LIMIT_HEADERS: mode } })
+    const { teamId } = await app.seedTeam(`headers-${mode}`)
+    const k = await app.keyWith(teamId, ['keys:read'], { rateLimit: { requests: 2, windowMs: 60_000 } })
+    const first = await app.gql(VIEWER, { auth: k.key })
+    const second = await app.gql(VIEWER, { auth: k.key })
+    t.equal(first.status, 200)
+    if (mode === 'always') {
+      t.equal(first.headers['x-ratelimit-limit'], '2', `${mode}: limit`)
+      t.equal(first.headers['x-ratelimit-remaining'], '1', `${mode}: one left after the first`)
+      t.equal(second.headers['x-ratelimit-remaining'], '0', `${mode}: none left after the second`)
+      t.ok(Number(first.headers['x-ratelimit-reset']) > 0, `${mode}: reset in seconds`)
+    } else {
+      t.notOk('x-ratelimit-remaining' in first.headers, `${mode}: not on a success`)
+    }
+    const over = await app.gql(VIEWER, { auth: k.key })
+    t.equal(over.status, 429)
+    t.equal(over.headers['x-ratelimit-remaining'], '0', `${mode}: on the 429`)
+    t.equal(over.headers['x-ratelimit-limit'], '2')
+    t.ok(Number(over.headers['retry-after']) >= 1)
+  }
+})

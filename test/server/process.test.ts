@@ -29,7 +29,7 @@ interface Running { child: ChildProcess, port: number, output: () => string, exi
 async function start (): Promise<Running> {
   const port = await freePort()
   // Embedded mode: no DATABASE_URL, whatever the suite runs on.
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', JWT_SECRET, LOG_LEVEL: 'info', JOBS_ENABLED: 'false' }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', JWT_SECRET, LOG_LEVEL: 'info', LOG_REQUESTS: 'true', JOBS_ENABLED: 'false' }
   const child = spawn(process.execPath, ['src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
