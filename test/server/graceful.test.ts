@@ -12,8 +12,12 @@ import { testConfig, testDatabase } from '../helper.ts'
 t.test('in-flight requests finish, late ones get 503, close is prompt', async (t) => {
   const { database } = await testDatabase(t)
   const app = await buildApp(testConfig({ JOBS_ENABLED: 'false' }), { database })
-  // A slow route standing for any long request: it reads the database after a pause.
+  // A slow route standing for any long request: it reads the database after a pause. Close
+  // starts once the handler is running (not after a fixed sleep, which a busy machine outruns).
+  let handlerStarted!: () => void
+  const inFlight = new Promise<void>((resolve) => { handlerStarted = resolve })
   app.get('/slow', async () => {
+    handlerStarted()
     await new Promise((resolve) => setTimeout(resolve, 400))
     return { rows: (await app.database.rows(sql`select 1 as one`)).length }
   })
@@ -21,11 +25,12 @@ t.test('in-flight requests finish, late ones get 503, close is prompt', async (t
   const { port } = app.server.address() as { port: number }
 
   const socket = connect(port, '127.0.0.1')
+  await new Promise((resolve) => socket.once('connect', resolve))
   let received = ''
   socket.on('data', (d: Buffer) => { received += d.toString() })
   const closed = new Promise((resolve) => socket.once('close', resolve))
   socket.write('GET /slow HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n')
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await inFlight
 
   const started = Date.now()
   const closing = app.close()
