@@ -3,7 +3,7 @@
  * same app; only the shell around it differs.
  */
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import { systemClock, type Clock } from './domain/clock.ts'
@@ -37,7 +37,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     requestIdHeader: false,
     // Two JSON lines per request on stdout would repeat what request_logs already holds, at a
     // cost on every call; LOG_REQUESTS=true brings them back.
-    disableRequestLogging: !config.logRequests,
+    logController: new LogController({ disableRequestLogging: !config.logRequests }),
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
     requestTimeout: config.requestTimeoutMs,
