@@ -5,17 +5,14 @@
  *   newly created API key is the single, deliberate exception).
  */
 import t from 'tap'
-import { getNamedType, isObjectType, Kind, type GraphQLField } from 'graphql'
+import { getNamedType, isObjectType, type GraphQLField } from 'graphql'
+import { requiredScope } from '../../src/graphql/auth-directive.ts'
 import { buildSchema } from '../../src/graphql/schema.ts'
 import { AUTHENTICATED, isScope } from '../../src/domain/auth/scopes.ts'
 
 const schema = buildSchema()
 
-function requires (field: GraphQLField<unknown, unknown>): string | undefined {
-  const directive = field.astNode?.directives?.find((d) => d.name.value === 'auth')
-  const arg = directive?.arguments?.find((a) => a.name.value === 'requires')?.value
-  return arg?.kind === Kind.STRING ? arg.value : undefined
-}
+const requires = (field: GraphQLField<unknown, unknown>): string | undefined => requiredScope(field.astNode)
 
 t.test('every root field declares the scope it requires', async (t) => {
   for (const root of [schema.getQueryType(), schema.getMutationType()]) {
