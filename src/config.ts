@@ -264,7 +264,7 @@ export function loadConfig (env: Env = process.env): Config {
       defaultRequests: r.int('RATE_LIMIT_REQUESTS', 1000, 1, 10_000_000),
       defaultWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
       authFailuresPerMinute: r.int('AUTH_FAILURES_PER_MINUTE', 100, 1, 100_000),
-      headers: r.oneOf('RATE_LIMIT_HEADERS', ['always', 'exceeded'] as const, 'always')
+      headers: r.oneOf('RATE_LIMIT_HEADERS', ['always', 'exceeded'] as const, 'exceeded')
     },
     graphql: {
       maxDepth: r.int('GRAPHQL_MAX_DEPTH', 10, 2, 50),

@@ -64,7 +64,7 @@ t.test('with REDIS_URL, instances share the counters', async (t) => {
   t.equal((await onSecond()).statusCode, 429)
 })
 
-t.test('x-ratelimit headers: on every response by default, only with the 429 under RATE_LIMIT_HEADERS=exceeded', async (t) => {
+t.test('x-ratelimit headers: only with the 429 by default, on every response under RATE_LIMIT_HEADERS=always', async (t) => {
   for (const mode of ['always', 'exceeded'] as const) {
     const app = await build(t, { env: { RATE_LIMIT_HEADERS: mode } })
     const { teamId } = await app.seedTeam(`headers-${mode}`)
