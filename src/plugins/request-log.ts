@@ -15,7 +15,7 @@ import type { Clock } from '../domain/clock.ts'
 import { OperationDescriber, type OperationInfo } from '../domain/request-logs/graphql-operation.ts'
 import type { LogEntry } from '../domain/request-logs/log-entry.ts'
 import { logIdAt } from '../domain/request-logs/log-ids.ts'
-import { pgliteInsertSink, postgresCopySink, type LogSink } from '../domain/request-logs/log-sinks.ts'
+import { pgliteCopySink, postgresCopySink, type LogSink } from '../domain/request-logs/log-sinks.ts'
 import { RequestLogWriter } from '../domain/request-logs/request-log-writer.ts'
 import { pathOf, scrubPath, scrubSecrets } from '../domain/request-logs/scrub.ts'
 import { AppError, isErrorCode, type ErrorCode } from '../errors.ts'
@@ -81,7 +81,7 @@ export const requestLogPlugin = fp<{ config: Config, clock: Clock }>(async (app,
   if (config.requestLog.enabled) {
     const sink: LogSink = database.kind === 'postgres'
       ? await postgresCopySink(database.connectionString!)
-      : pgliteInsertSink(database.pglite!, config.requestLog.batchSize)
+      : pgliteCopySink(database.pglite!, config.requestLog.batchSize)
     writer = new RequestLogWriter({
       sink,
       log: app.log,

@@ -12,7 +12,7 @@ import { requestLogs, type NewRequestLogRow } from '../../src/db/schema.ts'
 import type { LogEntry } from '../../src/domain/request-logs/log-entry.ts'
 import { logIdAt } from '../../src/domain/request-logs/log-ids.ts'
 import { PERCENTILE_RELATIVE_ERROR, durationBucket, percentile } from '../../src/domain/request-logs/log-rollup.ts'
-import { pgliteInsertSink, postgresCopySink } from '../../src/domain/request-logs/log-sinks.ts'
+import { pgliteCopySink, postgresCopySink } from '../../src/domain/request-logs/log-sinks.ts'
 import { build } from '../helper.ts'
 
 const HOUR = 3_600_000
@@ -108,7 +108,7 @@ t.test('stats from the rollup equal stats from the raw rows', async (t) => {
   t.same(await stats(), raw, 'the same answers, filter by filter')
 
   // From now on the writer's sinks keep the rollup in step (same transaction as the rows).
-  const sink = app.database.kind === 'postgres' ? await postgresCopySink(app.database.connectionString!) : pgliteInsertSink(app.database.pglite!)
+  const sink = app.database.kind === 'postgres' ? await postgresCopySink(app.database.connectionString!) : pgliteCopySink(app.database.pglite!)
   t.teardown(() => sink.close())
   const extra: LogEntry[] = Array.from({ length: 40 }, (_, i) => {
     const at = new Date(h0 + 2 * HOUR + i * 1000)

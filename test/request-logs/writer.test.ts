@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { sql } from 'drizzle-orm'
-import { copyText, pgliteInsertSink, postgresCopySink, type LogSink } from '../../src/domain/request-logs/log-sinks.ts'
+import { copyText, pgliteCopySink, postgresCopySink, type LogSink } from '../../src/domain/request-logs/log-sinks.ts'
 import type { LogEntry } from '../../src/domain/request-logs/log-entry.ts'
 import { logIdAt, idFloor } from '../../src/domain/request-logs/log-ids.ts'
 import { RequestLogWriter, type DropReason } from '../../src/domain/request-logs/request-log-writer.ts'
@@ -99,7 +99,7 @@ t.test('writer: flushes by size without waiting for the interval', async (t) => 
 
 t.test('sinks round-trip awkward values exactly', async (t) => {
   const { database } = await testDatabase(t)
-  const sink = database.kind === 'postgres' ? await postgresCopySink(database.connectionString!) : pgliteInsertSink(database.pglite!)
+  const sink = database.kind === 'postgres' ? await postgresCopySink(database.connectionString!) : pgliteCopySink(database.pglite!)
   t.teardown(() => sink.close())
   const awkward = 'tab\there, newline\nthere, back\\slash, "quote", {brace}, comma, , é ünïcode, \r return'
   const rows = [

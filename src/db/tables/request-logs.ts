@@ -1,7 +1,7 @@
 /**
  * Request logs: one row per call into the gateway (inbound: every GraphQL operation and REST
  * route) and per call a connector makes to a provider (outbound). Rows are written in batches
- * by the request-log writer (COPY on postgres.js, multi-row INSERT on PGlite), never inside a
+ * by the request-log writer (COPY on postgres.js, COPY from a blob on PGlite), never inside a
  * request, and deleted by the daily retention job after REQUEST_LOG_RETENTION_DAYS.
  *
  * - `id` is a UUIDv7 made from `created_at` (see `logIdAt`), so the id order is the time order:

@@ -2,8 +2,8 @@
  * Where the writer's batches go. Each batch is one transaction: the rows, plus their sums added
  * to the hourly rollup (log-rollup.ts) that requestLogStats reads, so the two never disagree. postgres.js: COPY … FROM STDIN on a small client of its own
  * (the shared client is wrapped by drizzle, which changes its type handling, and a slow COPY must
- * not hold a pool slot requests need). PGlite: one multi-row INSERT per batch on the embedded
- * instance (COPY FROM STDIN needs a client stream PGlite does not have).
+ * not hold a pool slot requests need). PGlite: one COPY from `/dev/blob` per batch on the
+ * embedded instance (COPY FROM STDIN needs a client stream PGlite does not have).
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -122,36 +122,24 @@ export async function postgresCopySink (connectionString: string, maxRows = 5000
   }
 }
 
-// ---- PGlite: multi-row INSERT ----
+// ---- PGlite: COPY from a blob ----
 
-export function pgliteInsertSink (pglite: PGlite, maxRows = 500): LogSink {
-  const width = LOG_COLUMNS.length
-  const casts = LOG_COLUMNS.map(([key]) => (key === 'rootFields' || key === 'errorCodes' ? '::text[]' : ''))
-  const statements = new Map<number, string>()
-  const statement = (n: number): string => {
-    let text = statements.get(n)
-    if (text === undefined) {
-      const tuples: string[] = []
-      for (let r = 0; r < n; r++) tuples.push(`(${casts.map((cast, c) => `$${r * width + c + 1}${cast}`).join(', ')})`)
-      text = `insert into request_logs (${COLUMN_LIST}) values ${tuples.join(', ')}`
-      if (statements.size < 8) statements.set(n, text)
-    }
-    return text
-  }
+/**
+ * PGlite has no client stream for COPY FROM STDIN, but reads COPY input from `/dev/blob`: the
+ * same text lines as the postgres.js sink, one COPY per batch. Measured here about 3× cheaper a
+ * row than a multi-row INSERT with bound parameters, which matters because on PGlite the write
+ * runs on the event loop that serves requests.
+ */
+export function pgliteCopySink (pglite: PGlite, maxRows = 500): LogSink {
+  const copy = `copy request_logs (${COLUMN_LIST}) from '/dev/blob'`
   let stateReady = false
   return {
-    maxRows: Math.min(maxRows, Math.floor(65_535 / width)),
+    maxRows,
     async write (rows) {
-      const params: unknown[] = []
-      for (const row of rows) {
-        for (const [key] of LOG_COLUMNS) {
-          const v = row[key]
-          params.push(Array.isArray(v) ? arrayLiteral(v) : v instanceof Date ? v.toISOString() : v)
-        }
-      }
+      const blob = new Blob([copyText(rows)])
       const rollup = rollupParams(rows)
       await pglite.transaction(async (tx) => {
-        await tx.query(statement(rows.length), params)
+        await tx.query(copy, [], { blob })
         if (rollup !== undefined) await tx.query(ROLLUP_UPSERT, rollup)
         if (!stateReady) await tx.query(ROLLUP_STATE_INIT)
       })

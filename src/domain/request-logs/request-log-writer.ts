@@ -1,6 +1,6 @@
 /**
  * The batched request-log writer. `push` only appends to a bounded in-memory buffer; rows are
- * written by a sink (COPY or multi-row INSERT) every `flushMs`, or as soon as `batchSize` rows
+ * written by a sink (COPY) every `flushMs`, or as soon as `batchSize` rows
  * wait, never on the request path. When the database is slow or down the buffer stops at
  * `maxBuffer`: further rows are dropped, counted (`onDropped`, a metric) and logged, and the
  * API keeps serving. A failed batch goes back to the front of the buffer while there is room,
