@@ -2,13 +2,13 @@
  * buildApp(config): the one composition root. The server process and every test build the
  * same app; only the shell around it differs.
  */
-import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import { systemClock, type Clock } from './domain/clock.ts'
 import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
 import { loggerOptions } from './logger.ts'
+import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
 import { jobsPlugin } from './plugins/jobs.ts'
@@ -33,7 +33,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   const app = Fastify({
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(config) }),
     // Request ids are ours: a client-sent x-request-id is not trusted (it could forge log links).
-    genReqId: () => randomUUID(),
+    genReqId: () => uuidV7(),
     requestIdHeader: false,
     // Two JSON lines per request on stdout would repeat what request_logs already holds, at a
     // cost on every call; LOG_REQUESTS=true brings them back.

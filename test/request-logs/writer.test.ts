@@ -7,7 +7,7 @@ import t from 'tap'
 import { sql } from 'drizzle-orm'
 import { copyText, pgliteCopySink, postgresCopySink, type LogSink } from '../../src/domain/request-logs/log-sinks.ts'
 import type { LogEntry } from '../../src/domain/request-logs/log-entry.ts'
-import { logIdAt, idFloor } from '../../src/domain/request-logs/log-ids.ts'
+import { logIdAt, idFloor, uuidV7 } from '../../src/domain/request-logs/log-ids.ts'
 import { RequestLogWriter, type DropReason } from '../../src/domain/request-logs/request-log-writer.ts'
 import { scrubPath, scrubSecrets } from '../../src/domain/request-logs/scrub.ts'
 import { build, testDatabase } from '../helper.ts'
@@ -178,4 +178,14 @@ t.test('database unavailable: the API keeps answering, the drop counter rises, r
   t.equal(a.app.requestLog.depth, 0, 'the kept rows are written once the table is back')
   const [n] = await a.database.rows<{ n: number }>(sql`select count(*)::int as n from request_logs`)
   t.ok((n?.n ?? 0) >= 5, 'kept rows arrived')
+})
+
+t.test('uuidV7 (request ids): RFC 9562 layout, unique within one millisecond, ordered by time', async (t) => {
+  const layout = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+  const ms = Date.UTC(2026, 10, 23)
+  const ids = Array.from({ length: 5000 }, () => uuidV7(ms))
+  t.ok(ids.every((id) => layout.test(id)), 'every id has the v7 layout')
+  t.equal(new Set(ids).size, ids.length, '5,000 ids in one millisecond, no repeats')
+  t.ok(uuidV7(ms + 1) > ids[0]! && uuidV7(ms + 1) >= idFloor(new Date(ms + 1)), 'a later millisecond sorts after')
+  t.ok(layout.test(uuidV7()), 'now by default')
 })

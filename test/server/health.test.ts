@@ -7,7 +7,7 @@ t.test('healthz and readyz on a migrated database', async (t) => {
   const app = await build(t)
   const health = await app.app.inject({ url: '/healthz' })
   t.equal(health.statusCode, 200)
-  t.ok(health.headers['x-request-id'], 'every response carries a request id')
+  t.match(health.headers['x-request-id'], /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'every response carries a request id (a UUIDv7)')
   const ready = await app.app.inject({ url: '/readyz' })
   t.same(ready.json(), { status: 'ready', database: 'ok', migrations: 'current' })
   const unknown = await app.app.inject({ url: '/nope?token=x' })
