@@ -159,10 +159,7 @@ function describeInbound (req: FastifyRequest, route: string | undefined, descri
   const op: OperationInfo = req.principal !== undefined
     ? describer.describe(source?.query, source?.operationName)
     : describer.describe(undefined, source?.operationName)
-  const operationType = op.type ?? 'graphql'
-  const rootFields = op.rootFields
-  const operation = op.name ?? (rootFields.length > 0 ? rootFields.join(',') : null)
-  return { operationType, operation, rootFields, endpoint: `${operationType} ${operation ?? '(unknown)'}`, cost: req.operationShape?.cost ?? null }
+  return { operationType: op.type ?? 'graphql', operation: op.operation, rootFields: op.rootFields, endpoint: op.endpoint, cost: req.operationShape?.cost ?? null }
 }
 
 function inboundEntry (req: FastifyRequest, reply: FastifyReply, call: InboundCall): LogEntry {

@@ -9,6 +9,16 @@ export interface OperationInfo {
   type: 'query' | 'mutation' | 'subscription' | null
   name: string | null
   rootFields: string[]
+  /** The name, else the root fields joined by commas, else null. */
+  operation: string | null
+  /** `<type> <operation>` (`graphql (unknown)` when neither is known): the metrics label. */
+  endpoint: string
+}
+
+/** Computed once per described document (the memo keeps the result), not once per request. */
+function operationInfo (type: OperationInfo['type'], name: string | null, rootFields: string[]): OperationInfo {
+  const operation = name ?? (rootFields.length > 0 ? rootFields.join(',') : null)
+  return { type, name, rootFields, operation, endpoint: `${type ?? 'graphql'} ${operation ?? '(unknown)'}` }
 }
 
 const MEMO_SIZE = 1000
@@ -22,7 +32,7 @@ export class OperationDescriber {
 
   describe (query: unknown, operationName: unknown): OperationInfo {
     const name = typeof operationName === 'string' && operationName !== '' ? operationName.slice(0, MAX_NAME) : null
-    if (typeof query !== 'string') return { type: null, name, rootFields: [] }
+    if (typeof query !== 'string') return operationInfo(null, name, [])
     const key = name === null ? query : `${name}\u0000${query}`
     let info = this.#memo.get(key)
     if (info === undefined) {
@@ -38,11 +48,11 @@ export class OperationDescriber {
     try {
       document = parse(query, { noLocation: true, maxTokens: this.#maxTokens })
     } catch {
-      return { type: null, name, rootFields: [] }
+      return operationInfo(null, name, [])
     }
     const ops = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)
     const op = name === null ? (ops.length === 1 ? ops[0] : undefined) : ops.find((o) => o.name?.value === name)
-    if (op === undefined) return { type: null, name, rootFields: [] }
+    if (op === undefined) return operationInfo(null, name, [])
     const fragments = new Map<string, SelectionSetNode>()
     for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d.selectionSet)
     const fields = new Set<string>()
@@ -58,6 +68,6 @@ export class OperationDescriber {
       }
     }
     collect(op.selectionSet, new Set())
-    return { type: op.operation, name: op.name?.value ?? name, rootFields: [...fields].sort() }
+    return operationInfo(op.operation, op.name?.value ?? name, [...fields].sort())
   }
 }
