@@ -11,9 +11,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry
-  /** Inbound requests by operation (bounded label set, see `operationLabel`) and HTTP status. */
-  requests: Counter<'operation' | 'status'>
-  requestDuration: Histogram<'operation' | 'status'>
   logRowsFlushed: Counter
   logRowsDropped: Counter<'reason'>
   /** Outbound provider calls; `outcome` is `success` or the integration error type. */
@@ -23,9 +20,11 @@ export interface Metrics {
   tokenRefreshes: Counter<'provider' | 'outcome'>
   /** Where the log-writer queue depth gauge reads from (set by the request-log plugin). */
   setLogQueueDepthSource(source: () => number): void
-  /** A label value for an operation: the first MAX_OPERATIONS distinct ones, then `other`. */
-  operationLabel(operation: string): string
-  /** Count one inbound request in `requests` and `requestDuration` (operation label capped by `operationLabel`). */
+  /**
+   * Count one inbound request in `switchboard_requests_total` and
+   * `switchboard_request_duration_seconds`, by operation and HTTP status. Operations come from
+   * clients, so the label keeps the first MAX_OPERATIONS distinct ones and calls the rest `other`.
+   */
   observeRequest(operation: string, status: number, seconds: number): void
 }
 
@@ -58,15 +57,12 @@ export function createMetrics (): Metrics {
   }
   return {
     registry,
-    requests,
-    requestDuration,
     logRowsFlushed: new Counter({ name: 'switchboard_request_log_rows_flushed_total', help: 'Request-log rows written to the database', registers: [registry] }),
     logRowsDropped: new Counter({ name: 'switchboard_request_log_rows_dropped_total', help: 'Request-log rows dropped (buffer full while the database was slow or down, or left at shutdown)', labelNames: ['reason'], registers: [registry] }),
     outboundRequests: new Counter({ name: 'switchboard_outbound_requests_total', help: 'Connector calls to providers by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
     outboundDuration: new Histogram({ name: 'switchboard_outbound_request_duration_seconds', help: 'Connector call duration by provider', labelNames: ['provider'], buckets: DURATION_BUCKETS, registers: [registry] }),
     tokenRefreshes: new Counter({ name: 'switchboard_token_refreshes_total', help: 'OAuth token refreshes by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
     setLogQueueDepthSource (source) { depthSource = source },
-    operationLabel,
     observeRequest (operation, status, seconds) {
       const labels = { operation: operationLabel(operation), status: String(status) }
       requests.inc(labels)

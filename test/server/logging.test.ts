@@ -8,7 +8,8 @@ t.test('credentials never reach the logs', async (t) => {
   let logs = ''
   const sink = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
   const logger = pino({ ...loggerOptions({ logLevel: 'trace' }) }, sink)
-  const app = await build(t, { app: { loggerInstance: logger } })
+  // With Fastify's per-request lines on, so the request URL (and its query string) is logged too.
+  const app = await build(t, { env: { LOG_REQUESTS: 'true' }, app: { loggerInstance: logger } })
   const { adminKey, teamId } = await app.seedTeam('logs')
   await app.gql('{ viewer { scopes } }', { auth: adminKey })
   await app.app.inject({ method: 'POST', url: `/graphql?api_key=${adminKey}&code=abc123&state=s3cr3t`, headers: { 'content-type': 'application/json' }, payload: { query: '{ viewer { scopes } }' } })
@@ -23,4 +24,17 @@ t.test('credentials never reach the logs', async (t) => {
   t.match(logs, /\[Redacted\]/)
   for (const line of logs.trim().split('\n')) JSON.parse(line) // every entry is one JSON line
   t.ok(teamId)
+})
+
+t.test("Fastify's per-request lines only with LOG_REQUESTS=true", async (t) => {
+  for (const on of [false, true]) {
+    let logs = ''
+    const sink = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
+    const app = await build(t, { env: on ? { LOG_REQUESTS: 'true' } : {}, app: { loggerInstance: pino({ ...loggerOptions({ logLevel: 'info' }) }, sink) } })
+    const res = await app.app.inject({ method: 'GET', url: '/healthz' })
+    t.equal(res.statusCode, 200)
+    const messages = logs.trim().split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { msg?: string }).msg)
+    if (on) t.ok(messages.includes('incoming request') && messages.includes('request completed'), 'both lines with LOG_REQUESTS=true')
+    else t.notOk(messages.includes('incoming request') || messages.includes('request completed'), 'neither line by default')
+  }
 })

@@ -10,6 +10,7 @@
  * is within α of the exact percentile_cont (plus 0.5 µs for sub-microsecond durations).
  */
 import type { LogEntry } from './log-entry.ts'
+import { arrayLiteral } from './pg-array.ts'
 
 /** Sub-buckets per doubling. */
 export const HISTOGRAM_SCALE = 16
@@ -152,15 +153,11 @@ select t.team_id, t.hour, t.direction, t.endpoint, t.operation, t.provider, t.in
             duration_sum, duration_min, duration_max, histogram)
 ${ROLLUP_CONFLICT}`
 
-const quote = (s: string): string => `"${s.replace(/[\\"]/g, '\\$&')}"`
-const literal = (items: ReadonlyArray<string | number | null>): string =>
-  `{${items.map((v) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : quote(v))).join(',')}}`
-
 /** Parameters of ROLLUP_UPSERT for a batch, or undefined when nothing in it is rolled up. */
 export function rollupParams (rows: readonly LogEntry[]): string[] | undefined {
   const accs = aggregate(rows)
   if (accs.length === 0) return undefined
-  const col = <T extends string | number | null>(f: (a: RollupAcc) => T): string => literal(accs.map(f))
+  const col = <T extends string | number | null>(f: (a: RollupAcc) => T): string => arrayLiteral(accs.map(f))
   return [
     col((a) => a.teamId),
     col((a) => new Date(a.hour).toISOString()),
@@ -172,12 +169,12 @@ export function rollupParams (rows: readonly LogEntry[]): string[] | undefined {
     col((a) => a.apiKeyId),
     col((a) => a.status),
     col((a) => (a.success ? 't' : 'f')),
-    col((a) => literal(a.errorCodes)),
+    col((a) => arrayLiteral(a.errorCodes)),
     col((a) => a.calls),
     col((a) => a.sum),
     col((a) => a.min),
     col((a) => a.max),
-    col((a) => literal([...a.hist].sort((x, y) => x[0] - y[0]).map(([b, n]) => b * SHIFT + n)))
+    col((a) => arrayLiteral([...a.hist].sort((x, y) => x[0] - y[0]).map(([b, n]) => b * SHIFT + n)))
   ]
 }
 

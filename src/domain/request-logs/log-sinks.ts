@@ -1,8 +1,9 @@
 /**
  * Where the writer's batches go. Each batch is one transaction: the rows, plus their sums added
- * to the hourly rollup (log-rollup.ts) that requestLogStats reads, so the two never disagree. postgres.js: COPY … FROM STDIN on a small client of its own
- * (the shared client is wrapped by drizzle, which changes its type handling, and a slow COPY must
- * not hold a pool slot requests need). PGlite: one COPY from `/dev/blob` per batch on the
+ * to the hourly rollup (log-rollup.ts) that requestLogStats reads, so the two never disagree.
+ * postgres.js: COPY … FROM STDIN on a small client of its own (the shared client is wrapped by
+ * drizzle, which changes its type handling, and a slow COPY must not hold a pool slot requests
+ * need). PGlite: one COPY from `/dev/blob` per batch on the
  * embedded instance (COPY FROM STDIN needs a client stream PGlite does not have).
  */
 import { Readable } from 'node:stream'
@@ -10,6 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import type { PGlite } from '@electric-sql/pglite'
 import { LOG_COLUMNS, type LogEntry } from './log-entry.ts'
 import { ROLLUP_STATE_INIT, ROLLUP_UPSERT, rollupParams } from './log-rollup.ts'
+import { arrayLiteral } from './pg-array.ts'
 
 export interface LogSink {
   /** Most rows one `write` should carry. */
@@ -35,15 +37,6 @@ function copyEscape (s: string): string {
     if (c === 92 || (c < 14 && (c === 9 || c === 10 || c === 13 || c === 0))) return s.replace(COPY_SPECIALS, copyEscapeChar)
   }
   return s
-}
-const ARRAY_SPECIAL = /[\\"]/
-const ARRAY_SPECIALS = /[\\"]/g
-const arrayItem = (i: string): string => `"${ARRAY_SPECIAL.test(i) ? i.replace(ARRAY_SPECIALS, '\\$&') : i}"`
-const arrayLiteral = (items: readonly string[]): string => {
-  if (items.length === 0) return '{}'
-  let out = '{' + arrayItem(items[0]!)
-  for (let i = 1; i < items.length; i++) out += ',' + arrayItem(items[i]!)
-  return out + '}'
 }
 
 const N = '\\N'
