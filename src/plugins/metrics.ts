@@ -8,6 +8,7 @@
  */
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { InboundRequestMetrics } from './inbound-request-metrics.ts'
 
 export interface Metrics {
   registry: Registry
@@ -32,29 +33,19 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
 }
 
-/** Operation names come from clients: cap the label's cardinality so /metrics stays small. */
-const MAX_OPERATIONS = 200
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'switchboard_' })
   let depthSource: () => number = () => 0
-  const operations = new Set<string>()
   new Gauge({ // eslint-disable-line no-new -- lives in the registry, read on each scrape
     name: 'switchboard_request_log_queue_depth',
     help: 'Request-log rows waiting to be written',
     registers: [registry],
     collect () { this.set(depthSource()) }
   })
-  const requests = new Counter({ name: 'switchboard_requests_total', help: 'Inbound requests by operation and HTTP status', labelNames: ['operation', 'status'], registers: [registry] })
-  const requestDuration = new Histogram({ name: 'switchboard_request_duration_seconds', help: 'Inbound request duration by operation and HTTP status', labelNames: ['operation', 'status'], buckets: DURATION_BUCKETS, registers: [registry] })
-  const operationLabel = (operation: string): string => {
-    if (operations.has(operation)) return operation
-    if (operations.size >= MAX_OPERATIONS) return 'other'
-    operations.add(operation)
-    return operation
-  }
+  const inbound = new InboundRequestMetrics(registry, DURATION_BUCKETS)
   return {
     registry,
     logRowsFlushed: new Counter({ name: 'switchboard_request_log_rows_flushed_total', help: 'Request-log rows written to the database', registers: [registry] }),
@@ -63,11 +54,7 @@ export function createMetrics (): Metrics {
     outboundDuration: new Histogram({ name: 'switchboard_outbound_request_duration_seconds', help: 'Connector call duration by provider', labelNames: ['provider'], buckets: DURATION_BUCKETS, registers: [registry] }),
     tokenRefreshes: new Counter({ name: 'switchboard_token_refreshes_total', help: 'OAuth token refreshes by provider and outcome', labelNames: ['provider', 'outcome'], registers: [registry] }),
     setLogQueueDepthSource (source) { depthSource = source },
-    observeRequest (operation, status, seconds) {
-      const labels = { operation: operationLabel(operation), status: String(status) }
-      requests.inc(labels)
-      requestDuration.observe(labels, seconds)
-    }
+    observeRequest (operation, status, seconds) { inbound.observe(operation, status, seconds) }
   }
 }
 
