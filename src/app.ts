@@ -7,7 +7,7 @@ import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import { systemClock, type Clock } from './domain/clock.ts'
 import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
-import { loggerOptions } from './logger.ts'
+import { lazyChildLoggerFactory, loggerOptions } from './logger.ts'
 import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
@@ -32,6 +32,8 @@ export interface BuildOptions {
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(config) }),
+    // A request's pino child is made only if something is logged through it (most requests log nothing).
+    childLoggerFactory: lazyChildLoggerFactory,
     // Request ids are ours: a client-sent x-request-id is not trusted (it could forge log links).
     genReqId: () => uuidV7(),
     requestIdHeader: false,

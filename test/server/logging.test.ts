@@ -1,7 +1,8 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { loggerOptions } from '../../src/logger.ts'
+import Fastify from 'fastify'
+import { lazyChildLoggerFactory, loggerOptions } from '../../src/logger.ts'
 import { build } from '../helper.ts'
 
 t.test('credentials never reach the logs', async (t) => {
@@ -37,4 +38,35 @@ t.test("Fastify's per-request lines only with LOG_REQUESTS=true", async (t) => {
     if (on) t.ok(messages.includes('incoming request') && messages.includes('request completed'), 'both lines with LOG_REQUESTS=true')
     else t.notOk(messages.includes('incoming request') || messages.includes('request completed'), 'neither line by default')
   }
+})
+
+t.test('a request logger becomes a pino child only when something is logged, with the request id bound', async (t) => {
+  let logs = ''
+  const sink = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
+  const logger = pino({ ...loggerOptions({ logLevel: 'info' }) }, sink)
+  let children = 0
+  const child = logger.child.bind(logger)
+  logger.child = ((...args: Parameters<typeof child>) => { children++; return child(...args) }) as typeof logger.child
+  const app = await build(t, { app: { loggerInstance: logger } })
+  const { adminKey } = await app.seedTeam('lazy-log')
+
+  const before = children
+  const quiet = await app.gql('{ viewer { scopes } }', { auth: adminKey })
+  t.equal(quiet.status, 200)
+  t.equal(children, before, 'a request that logs nothing made no child logger')
+
+  // The same factory on an app of its own, with a route that logs.
+  const probeApp = Fastify({ loggerInstance: logger, childLoggerFactory: lazyChildLoggerFactory, genReqId: () => 'probe-request-id' })
+  t.teardown(() => probeApp.close())
+  probeApp.get('/log-probe', async (req) => { req.log.warn({ probe: true }, 'probe line'); req.log.info('second line'); return { ok: true } })
+  await probeApp.ready()
+  const beforeProbe = children
+  const res = await probeApp.inject({ method: 'GET', url: '/log-probe' })
+  t.equal(res.statusCode, 200)
+  t.equal(children, beforeProbe + 1, 'one child for the request that logged, however many lines')
+  const lines = logs.trim().split('\n').map((l) => JSON.parse(l) as { msg?: string, reqId?: string, probe?: boolean, level: number })
+  const probe = lines.find((l) => l.msg === 'probe line')
+  t.equal(probe?.reqId, 'probe-request-id', 'the line carries the request id')
+  t.equal(probe?.probe, true)
+  t.equal(lines.find((l) => l.msg === 'second line')?.reqId, 'probe-request-id')
 })
