@@ -2,11 +2,12 @@
  * The GraphQL endpoint, in its own encapsulated scope so its hooks and error handler apply to
  * /graphql only. Request pipeline, in order:
  *   onRequest: authenticate (plugins/auth.ts) → per-principal rate limit (plugins/rate-limit.ts)
- *   body limit (256 KiB) → parse (token limit) → validate (graphql-depth-limit at the server max,
- *   introspection rule in production) → preExecution: team policy limits (limits-hook.ts)
- *   → @auth scope check per field (graphql/auth-directive.ts) → resolvers → error formatter.
+ *   → body limit (256 KiB) → preHandler: team policy limits and extra root-selection charges
+ *   (limits-hook.ts) → Mercurius: parse (token limit) → validate (graphql-depth-limit at the
+ *   server max, introspection rule in production) → @auth scope check per field
+ *   (graphql/auth-directive.ts) → resolvers → error formatter.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
 import depthLimit from 'graphql-depth-limit'
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql'
@@ -23,18 +24,27 @@ export async function graphqlPlugin (app: FastifyInstance, { config }: { config:
   await app.register(rateLimitPlugin, { config })
   await app.register(authPlugin)
 
+  // The team's limits, and the rate-limit charge for each root selection beyond the first (aliases
+  // included; the request itself paid for the first in onRequest), before Mercurius runs anything.
+  const schema = enforceAuthDirective(buildSchema())
+  const enforceLimits = limitsHook(config.graphql, app.services.policies, schema, async (req, extra) => {
+    const wait = await app.chargeOperations(req, extra)
+    if (wait > 0) throw rateLimited(wait)
+  })
+
   app.decorateRequest('operationShape', undefined)
   app.addHook('onRoute', (route) => {
     if (route.url !== '/graphql') return
     route.bodyLimit = config.graphql.bodyLimit
     route.onRequest = [app.authenticate, app.principalRateLimit]
+    route.preHandler = [enforceLimits]
   })
 
   const validationRules: ValidationRule[] = [depthLimit(config.graphql.maxDepth) as ValidationRule]
   if (!config.graphql.introspection) validationRules.push(NoSchemaIntrospectionCustomRule)
 
   await app.register(mercurius, {
-    schema: enforceAuthDirective(buildSchema()),
+    schema,
     jit: 1,
     graphiql: config.graphql.graphiql,
     allowBatchedQueries: false,
@@ -50,22 +60,4 @@ export async function graphqlPlugin (app: FastifyInstance, { config }: { config:
     errorFormatter: formatErrors as never
   })
 
-  // One preExecution hook (each hook is an extra async step on every request): the team's
-  // limits, then each root selection beyond the first (aliases included) is charged to the rate
-  // limit — the request itself paid for the first in onRequest — before anything runs. Not an
-  // async function: with the team's policy cached and one root selection it returns nothing.
-  const enforceLimits = limitsHook(config.graphql, app.services.policies)
-  const chargeExtra = async (ctx: GraphQLContext & { reply: { request: FastifyRequest } }, extra: number): Promise<void> => {
-    const wait = await app.chargeOperations(ctx.reply.request, extra)
-    if (wait > 0) throw rateLimited(wait)
-  }
-  const afterLimits = (ctx: GraphQLContext & { reply: { request: FastifyRequest } }): void | Promise<void> => {
-    const extra = (ctx.operationShape?.operations ?? 1) - 1
-    return extra > 0 ? chargeExtra(ctx, extra) : undefined
-  }
-  app.graphql.addHook('preExecution', (schema, document, context, variables) => {
-    const ctx = context as unknown as GraphQLContext & { reply: { request: FastifyRequest } }
-    const pending = enforceLimits(schema, document, ctx, variables as Record<string, unknown> | undefined)
-    return (pending === undefined ? afterLimits(ctx) : pending.then(() => afterLimits(ctx))) as Promise<void>
-  })
 }

@@ -35,6 +35,16 @@ t.test('per-team depth and cost policy', async (t) => {
   t.equal(viaVariable.status, 200, 'a page size given as a variable is costed by its value')
   const bigVariable = await gql('query($n: Int) { apiKeys(first: $n) { totalCount } }', { auth: adminKey, variables: { n: 90 } }) // 91
   t.equal(bigVariable.body.errors?.[0]?.extensions.cost, 91)
+  // Over GET the variables arrive as JSON text in the query string, and are costed the same way.
+  const viaGet = await app.app.inject({
+    method: 'GET',
+    url: `/graphql?query=${encodeURIComponent('query($n: Int) { apiKeys(first: $n) { totalCount } }')}&variables=${encodeURIComponent(JSON.stringify({ n: 70 }))}`,
+    headers: { authorization: `Bearer ${adminKey}` }
+  })
+  t.equal(viaGet.statusCode, 400)
+  t.equal(viaGet.json().errors?.[0]?.extensions.cost, 71, 'GET variables are costed by their value')
+  const stillFine = await gql('{ viewer { scopes } }', { auth: adminKey })
+  t.equal(stillFine.status, 200, 'a query within the policy runs')
   const above = await gql('mutation { updateGraphQLPolicy(input: { depthLimit: 11 }) { depthLimit } }', { auth: adminKey })
   t.equal(above.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT', 'never above the server maximum')
   const read = await gql('{ graphqlPolicy { depthLimit costLimit } }', { auth: adminKey })

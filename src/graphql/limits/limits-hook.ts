@@ -1,55 +1,103 @@
 /**
- * preExecution hook enforcing the caller's team policy (never above the server maxima):
- * depth, cost, aliases, directives and introspection. Runs after parse + validation (where the
- * static graphql-depth-limit rule already capped depth at the server maximum) and before any
- * resolver, so a rejected operation has no effect.
+ * The caller's team policy (never above the server maxima): depth, cost, aliases, directives and
+ * introspection, plus the rate-limit charge for each root selection beyond the first. A
+ * route-level preHandler on /graphql: it runs after authentication and body parsing and before
+ * Mercurius parses, validates or executes anything, so a rejected operation has no effect.
+ *
+ * Why not a Mercurius preExecution hook (where this lived before): Mercurius runs those through
+ * an async runner and copies its hook lists onto every request's context, a promise and several
+ * allocations on every request even when nothing is rejected. Here, with the team's policy
+ * cached and one root selection, the hook completes synchronously.
+ *
+ * The operation is measured from its own parse (one per distinct query text, memoised; a text
+ * that does not parse is left to Mercurius to report); documents without variables are measured
+ * once per operation name.
  */
-import type { FastifyRequest } from 'fastify'
-import type { DocumentNode, GraphQLSchema } from 'graphql'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
+import { parse, type DocumentNode, type GraphQLSchema } from 'graphql'
 import type { Config } from '../../config.ts'
 import { hasScope } from '../../domain/auth/scopes.ts'
 import type { GraphqlPolicy, GraphqlPolicyService } from '../../domain/graphql-policy/graphql-policy.service.ts'
 import { AppError, badInput } from '../../errors.ts'
-import type { GraphQLContext } from '../context.ts'
 import { analyzeOperation, findOperation, type OperationShape } from './analyze-operation.ts'
 
 export const MAX_DIRECTIVES = 50
-
-declare module '../context.ts' {
-  interface GraphQLContext { operationShape?: OperationShape }
-}
+/** Distinct query texts whose parse is kept; the memo starts over when full. */
+const MEMO_SIZE = 1000
 
 declare module 'fastify' {
   /** Set before execution; read after the response by the request log (cost, root fields). */
   interface FastifyRequest { operationShape: OperationShape | undefined }
 }
 
-export function limitsHook (limits: Config['graphql'], policies: GraphqlPolicyService) {
-  // Operations without variables have a fixed shape: measure each parsed document once.
-  const memo = new WeakMap<DocumentNode, Map<string, OperationShape>>()
+interface GraphQLSource { query?: unknown, operationName?: unknown, variables?: unknown }
 
-  /** Synchronous when the team's policy is cached (the hot path); a promise otherwise. */
-  return function enforceLimits (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext & { reply: { request: FastifyRequest } }, variables?: Record<string, unknown>): void | Promise<void> {
-    const body = context.reply.request.body as { operationName?: string | null } | undefined
-    const operation = findOperation(document, body?.operationName)
-    if (operation === undefined) return // graphql-js reports the missing or ambiguous operation
+export function limitsHook (
+  limits: Config['graphql'], policies: GraphqlPolicyService, schema: GraphQLSchema,
+  chargeExtra: (req: FastifyRequest, extra: number) => Promise<void>
+): preHandlerHookHandler {
+  /** By query text; null when it does not parse. */
+  let documents = new Map<string, DocumentNode | null>()
+  const shapes = new WeakMap<DocumentNode, Map<string, OperationShape>>()
+
+  function documentOf (query: string): DocumentNode | null {
+    let document = documents.get(query)
+    if (document === undefined) {
+      try {
+        document = parse(query, { noLocation: true, maxTokens: limits.maxTokens })
+      } catch {
+        document = null
+      }
+      if (documents.size >= MEMO_SIZE) documents = new Map()
+      documents.set(query, document)
+    }
+    return document
+  }
+
+  function shapeOf (req: FastifyRequest): OperationShape | undefined {
+    const source = (req.method === 'GET' ? req.query : req.body) as GraphQLSource | undefined
+    if (typeof source?.query !== 'string') return undefined
+    const document = documentOf(source.query)
+    if (document === null) return undefined
+    const operationName = typeof source.operationName === 'string' ? source.operationName : undefined
+    const operation = findOperation(document, operationName)
+    if (operation === undefined) return undefined // graphql-js reports the missing or ambiguous operation
     const key = operation.name?.value ?? ''
-    let shape = memo.get(document)?.get(key)
+    let shape = shapes.get(document)?.get(key)
     if (shape === undefined) {
-      shape = analyzeOperation(schema, document, operation, variables, limits.defaultPageSize)
+      shape = analyzeOperation(schema, document, operation, variablesOf(source.variables), limits.defaultPageSize)
       if ((operation.variableDefinitions?.length ?? 0) === 0) {
-        const byName = memo.get(document) ?? new Map<string, OperationShape>()
+        const byName = shapes.get(document) ?? new Map<string, OperationShape>()
         byName.set(key, shape)
-        memo.set(document, byName)
+        shapes.set(document, byName)
       }
     }
-    context.operationShape = shape
-    context.reply.request.operationShape = shape
-    const { principal } = context
-    const policy = policies.cached(principal.teamId)
-    if (policy !== undefined) { check(shape, policy, principal.scopes); return }
-    const measured = shape
-    return policies.effective(principal.teamId).then((p) => { check(measured, p, principal.scopes) })
+    return shape
+  }
+
+  const enforce = (req: FastifyRequest, shape: OperationShape, policy: GraphqlPolicy): void | Promise<void> => {
+    check(shape, policy, req.principal?.scopes ?? [])
+    return shape.operations > 1 ? chargeExtra(req, shape.operations - 1) : undefined
+  }
+
+  // Callback style: with the policy cached and one root selection, no promise is made.
+  return function enforceLimits (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    let pending: void | Promise<void>
+    try {
+      const shape = shapeOf(req)
+      const teamId = req.principal?.teamId
+      // What the server-wide validation rules refuse (depth beyond GRAPHQL_MAX_DEPTH, introspection
+      // when it is off) is left to them, so it answers as the validation error it is.
+      if (shape === undefined || teamId === undefined || shape.depth > limits.maxDepth || (shape.introspection && !limits.introspection)) { done(); return }
+      req.operationShape = shape
+      const policy = policies.cached(teamId)
+      pending = policy !== undefined ? enforce(req, shape, policy) : policies.effective(teamId).then((p) => enforce(req, shape, p))
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    if (pending === undefined) done()
+    else pending.then(() => { done() }, done)
   }
 
   function check (shape: OperationShape, policy: GraphqlPolicy, scopes: readonly string[]): void {
@@ -61,4 +109,11 @@ export function limitsHook (limits: Config['graphql'], policies: GraphqlPolicySe
     if (shape.depth > policy.depthLimit) throw badInput(`Query depth ${shape.depth} exceeds the limit of ${policy.depthLimit}`, { limit: 'depth' })
     if (shape.cost > policy.costLimit) throw badInput(`Query cost ${shape.cost} exceeds the limit of ${policy.costLimit}`, { limit: 'cost', cost: shape.cost })
   }
+}
+
+function variablesOf (variables: unknown): Record<string, unknown> | undefined {
+  if (typeof variables === 'string') { // GET ?variables=<JSON>
+    try { variables = JSON.parse(variables) } catch { return undefined }
+  }
+  return variables !== null && typeof variables === 'object' ? variables as Record<string, unknown> : undefined
 }
