@@ -20,12 +20,21 @@ declare module 'fastify' {
 const QUERY_CREDENTIALS = ['api_key', 'apikey', 'key', 'access_token', 'token']
 const UNAUTHENTICATED = 'Authentication required: send a valid API key or token in the Authorization header'
 
+const BEARER = /^Bearer\s+(\S+)\s*$/i
+
+/** `Bearer <token>`: the common exact form without the regex, anything else through it. */
+function bearerToken (header: string): string | undefined {
+  if (header.startsWith('Bearer ') && header.length > 7) {
+    let plain = true
+    for (let i = 7; i < header.length; i++) if (header.charCodeAt(i) <= 32) { plain = false; break }
+    if (plain) return header.slice(7)
+  }
+  return BEARER.exec(header)?.[1]
+}
+
 function presentedCredential (req: FastifyRequest): string | undefined {
   const header = req.headers.authorization
-  if (typeof header === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    return match?.[1]
-  }
+  if (typeof header === 'string') return bearerToken(header)
   const key = req.headers['x-api-key']
   return typeof key === 'string' && key.length > 0 ? key : undefined
 }

@@ -62,6 +62,13 @@ t.test('credentials: Bearer header or x-api-key, never the query string', async 
   t.equal(both.statusCode, 401, 'a key in the URL is refused even alongside a header (it has leaked)')
   const basic = await app.app.inject({ method: 'POST', url: '/graphql', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}`, 'content-type': 'application/json' }, payload: { query: VIEWER } })
   t.equal(basic.statusCode, 401)
+  const withAuthorization = (value: string) => app.app.inject({ method: 'POST', url: '/graphql', headers: { authorization: value, 'content-type': 'application/json' }, payload: { query: VIEWER } })
+  for (const form of [`bearer ${adminKey}`, `BEARER ${adminKey}`, `Bearer  ${adminKey}`, `Bearer\t${adminKey}`, `Bearer ${adminKey}  `]) {
+    t.equal((await withAuthorization(form)).statusCode, 200, `accepted: ${JSON.stringify(form.replace(adminKey, '<key>'))}`)
+  }
+  for (const form of ['Bearer ', 'Bearer', `Bearer ${adminKey} extra`, `Bearer ${adminKey}\u0000`, `Bearer${adminKey}`, `Token ${adminKey}`]) {
+    t.equal((await withAuthorization(form)).statusCode, 401, `refused: ${JSON.stringify(form.replace(adminKey, '<key>'))}`)
+  }
 })
 
 t.test('JWT users: roles, explicit scopes, and every way a token can be wrong', async (t) => {

@@ -60,9 +60,9 @@ export class ApiKeyVerifier {
   }
 
   /** Expiry, enabled and revoked, checked now (on every use, cached or not). */
-  check (key: VerifiedKey | null): Verification {
+  check (key: VerifiedKey | null, now: Date = this.#clock.now()): Verification {
     if (key === null) return { ok: false, reason: 'NOT_FOUND' }
-    const reason = invalidReason(key, this.#clock.now())
+    const reason = invalidReason(key, now)
     return reason === undefined ? { ok: true, key } : { ok: false, reason, key }
   }
 

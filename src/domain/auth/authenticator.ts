@@ -39,14 +39,14 @@ export class Authenticator {
   authenticate (credential: string, beforeLookup?: () => Promise<void>): AuthOutcome | Promise<AuthOutcome> {
     if (!looksLikeApiKey(credential)) return this.#authenticateUser(credential, beforeLookup)
     const cached = this.#keys.cached(credential)
-    return cached !== undefined
-      ? this.#keyOutcome(this.#keys.check(cached))
-      : this.#keys.verify(credential, beforeLookup).then((v) => this.#keyOutcome(v))
+    if (cached === undefined) return this.#keys.verify(credential, beforeLookup).then((v) => this.#keyOutcome(v, this.#clock.now()))
+    const now = this.#clock.now()
+    return this.#keyOutcome(this.#keys.check(cached, now), now)
   }
 
-  #keyOutcome (v: Verification): AuthOutcome {
+  #keyOutcome (v: Verification, now: Date): AuthOutcome {
     if (!v.ok) return { ok: false, malformed: v.reason === 'MALFORMED' }
-    this.#usage.record(v.key.id, this.#clock.now())
+    this.#usage.record(v.key.id, now)
     let principal = this.#principals.get(v.key)
     if (principal === undefined) {
       const { rateLimitRequests: requests, rateLimitWindowMs: windowMs } = v.key
