@@ -288,7 +288,7 @@ export function loadConfig (env: Env = process.env): Config {
     },
     jobs: {
       enabled: r.bool('JOBS_ENABLED', nodeEnv !== 'test'),
-      pollingIntervalSeconds: r.int('JOBS_POLL_INTERVAL_SECONDS', 2, 1, 300)
+      pollingIntervalSeconds: r.int('JOBS_POLL_INTERVAL_SECONDS', 10, 1, 300)
     },
     metrics: { token: metricsToken(r) }
   }

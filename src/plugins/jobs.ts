@@ -41,16 +41,22 @@ export const jobsPlugin = fp<{ config: Config }>(async (app, { config }) => {
   }
 
   const { database } = app
+  // LISTEN/NOTIFY (one dedicated connection on PostgreSQL; in-process on PGlite): a new job wakes
+  // its workers, on every instance, at once. Polling every JOBS_POLL_INTERVAL_SECONDS remains for
+  // what no notification announces (a retry or a delayed job coming due) and if the listener drops.
   const boss = database.kind === 'postgres'
-    ? new PgBoss({ connectionString: database.connectionString!, max: 3, application_name: 'switchboard-jobs', schema: PG_BOSS_SCHEMA })
-    : new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', schema: PG_BOSS_SCHEMA })
+    ? new PgBoss({ connectionString: database.connectionString!, max: 3, application_name: 'switchboard-jobs', schema: PG_BOSS_SCHEMA, useListenNotify: true })
+    : new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', schema: PG_BOSS_SCHEMA, useListenNotify: true })
   boss.on('error', (err) => app.log.error({ err }, 'pg-boss error'))
+  boss.on('warning', (warning) => app.log.warn({ warning }, 'pg-boss warning'))
 
-  const workOptions = { pollingIntervalSeconds: config.jobs.pollingIntervalSeconds }
+  const poll = config.jobs.pollingIntervalSeconds
+  const workOptions = { pollingIntervalSeconds: poll, notifyPollingIntervalSeconds: poll }
   const queues = new Set<string>()
   const ensureQueue = async (name: string): Promise<void> => {
     if (queues.has(name)) return
-    await boss.createQueue(name)
+    await boss.createQueue(name, { notify: true })
+    await boss.updateQueue(name, { notify: true }) // a queue made before notify was on
     queues.add(name)
   }
   const handle = (name: string, handler: JobHandler) => async (batch: Array<Job<Record<string, unknown>>>): Promise<void> => {

@@ -64,11 +64,18 @@ export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) =>
   const store: RateLimitStore = redis !== undefined
     ? new RedisStore(false, false, redis, 'sb-rl:')
     : new LocalStore(false, false, LOCAL_STORE_ENTRIES)
+  // A cached API key's principal is one frozen object reused across its requests: its counter key
+  // is built once, and the store's Map lookups then reuse the string's cached hash.
+  const principalKeys = new WeakMap<Principal, string>()
   const keyOf = (req: FastifyRequest): string => {
     const p = req.principal
-    if (p?.apiKeyId !== undefined) return `key:${p.apiKeyId}`
-    if (p?.userId !== undefined) return `user:${p.teamId}:${p.userId}`
-    return `ip:${req.ip}`
+    if (p === undefined) return `ip:${req.ip}`
+    let key = principalKeys.get(p)
+    if (key === undefined) {
+      key = p.apiKeyId !== undefined ? `key:${p.apiKeyId}` : p.userId !== undefined ? `user:${p.teamId}:${p.userId}` : `ip:${req.ip}`
+      if (p.apiKeyId !== undefined || p.userId !== undefined) principalKeys.set(p, key)
+    }
+    return key
   }
   const maxOf = (req: FastifyRequest): number => req.principal?.rateLimit?.requests ?? config.rateLimit.defaultRequests
   const windowOf = (req: FastifyRequest): number => req.principal?.rateLimit?.windowMs ?? config.rateLimit.defaultWindowMs

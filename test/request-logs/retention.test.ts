@@ -73,6 +73,18 @@ t.test('jobs and retention on pg-boss', async (t) => {
   })
 })
 
+t.test('a job wakes its worker through LISTEN/NOTIFY, long before the next poll', async (t) => {
+  // Polling every 60 s (and the notify backstop every 30 s): only a notification can deliver within seconds.
+  const a = await build(t, { env: { JOBS_ENABLED: 'true', JOBS_POLL_INTERVAL_SECONDS: '60' } })
+  const handled: number[] = []
+  await a.app.jobs.work('test.notify', async () => { handled.push(Date.now()) })
+  await new Promise((resolve) => setTimeout(resolve, 1500)) // past the worker's first (empty) fetch
+  const sentAt = Date.now()
+  await a.app.jobs.send('test.notify', { nonce: randomUUID() })
+  t.ok(await until(async () => handled.length === 1, 10_000), 'handled')
+  t.ok(handled[0]! - sentAt < 10_000, `handled ${handled[0]! - sentAt} ms after send`)
+})
+
 t.test('JOBS_ENABLED=false: nothing starts, send answers null', async (t) => {
   const a = await build(t, { env: { JOBS_ENABLED: 'false' } })
   t.equal(await a.app.jobs.send('anything', {}), null)
