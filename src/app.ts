@@ -7,7 +7,7 @@ import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import { systemClock, type Clock } from './domain/clock.ts'
 import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
-import { lazyChildLoggerFactory, loggerOptions } from './logger.ts'
+import { loggerOptions, makeChildLoggersLazy } from './logger.ts'
 import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
@@ -32,8 +32,6 @@ export interface BuildOptions {
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(config) }),
-    // A request's pino child is made only if something is logged through it (most requests log nothing).
-    childLoggerFactory: lazyChildLoggerFactory,
     // Request ids are ours: a client-sent x-request-id is not trusted (it could forge log links).
     genReqId: () => uuidV7(),
     requestIdHeader: false,
@@ -46,6 +44,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     keepAliveTimeout: 72_000,
     return503OnClosing: true
   }) as unknown as FastifyInstance
+  // A request's pino child is made only if something is logged through it (most requests log nothing).
+  makeChildLoggersLazy(app.log)
 
   // Callback style: an async hook costs a promise and a microtask turn on every request.
   app.addHook('onRequest', (req, reply, done) => { reply.header('x-request-id', req.id); done() })

@@ -53,33 +53,35 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): LoggerOptions 
   }
 }
 
-type ChildLoggerFactory = NonNullable<import('fastify').FastifyServerOptions['childLoggerFactory']>
 type BaseLogger = import('fastify').FastifyBaseLogger
 type LogFn = BaseLogger['info']
+type ChildFn = (this: BaseLogger, bindings: Record<string, unknown>, options?: Record<string, unknown>) => BaseLogger
 
 /**
- * A request's logger that becomes a pino child (with the request id bound) only when something
- * is logged through it. Fastify makes a child logger for every request, about 1 µs of pino
- * work; most requests log nothing (Fastify's own per-request lines are off unless
+ * A logger that becomes a real pino child (with its bindings, such as the request id) only when
+ * something is logged through it. Fastify makes a child logger for every request, about 1 µs of
+ * pino work; most requests log nothing (Fastify's own per-request lines are off unless
  * LOG_REQUESTS=true), so most never pay it. What is written is the same as from the child.
  */
 export class LazyChildLogger implements BaseLogger {
   readonly #parent: BaseLogger
   readonly #bindings: Record<string, unknown>
-  readonly #options: Record<string, unknown>
+  readonly #options: Record<string, unknown> | undefined
+  readonly #makeChild: ChildFn
   #child: BaseLogger | undefined
 
-  constructor (parent: BaseLogger, bindings: Record<string, unknown>, options: Record<string, unknown>) {
+  constructor (parent: BaseLogger, bindings: Record<string, unknown>, options: Record<string, unknown> | undefined, makeChild: ChildFn) {
     this.#parent = parent
     this.#bindings = bindings
     this.#options = options
+    this.#makeChild = makeChild
   }
 
   get #log (): BaseLogger {
-    return (this.#child ??= this.#parent.child(this.#bindings, this.#options))
+    return (this.#child ??= this.#makeChild.call(this.#parent, this.#bindings, this.#options))
   }
 
-  get level (): string { return this.#child?.level ?? (this.#options.level as string | undefined) ?? this.#parent.level }
+  get level (): string { return this.#child?.level ?? (this.#options?.level as string | undefined) ?? this.#parent.level }
   set level (level: string) { this.#log.level = level }
 
   fatal (...args: Parameters<LogFn>): void { this.#log.fatal(...args) }
@@ -92,6 +94,16 @@ export class LazyChildLogger implements BaseLogger {
   child (bindings: Record<string, unknown>, options?: Record<string, unknown>): BaseLogger { return this.#log.child(bindings, options) }
 }
 
-/** Fastify's `childLoggerFactory`: see LazyChildLogger. */
-export const lazyChildLoggerFactory: ChildLoggerFactory = (logger, bindings, options) =>
-  new LazyChildLogger(logger, bindings as Record<string, unknown>, options as Record<string, unknown>)
+/**
+ * Makes `logger.child()` (and so every request's logger, which Fastify makes with it) return a
+ * LazyChildLogger. Done on the app's root logger instead of through Fastify's
+ * `childLoggerFactory` option, because Fastify re-validates a custom factory's logger on every
+ * request (seven keyed method lookups, which cost about as much again as the laziness saves).
+ * Real children inherit the lazy `child` from their parent.
+ */
+export function makeChildLoggersLazy (logger: BaseLogger): void {
+  const makeChild = logger.child as ChildFn
+  logger.child = function lazyChild (this: BaseLogger, bindings: Record<string, unknown>, options?: Record<string, unknown>) {
+    return new LazyChildLogger(this, bindings, options, makeChild)
+  } as BaseLogger['child']
+}

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import Fastify from 'fastify'
-import { lazyChildLoggerFactory, loggerOptions } from '../../src/logger.ts'
+import { loggerOptions, makeChildLoggersLazy } from '../../src/logger.ts'
 import { build } from '../helper.ts'
 
 t.test('credentials never reach the logs', async (t) => {
@@ -56,7 +56,8 @@ t.test('a request logger becomes a pino child only when something is logged, wit
   t.equal(children, before, 'a request that logs nothing made no child logger')
 
   // The same factory on an app of its own, with a route that logs.
-  const probeApp = Fastify({ loggerInstance: logger, childLoggerFactory: lazyChildLoggerFactory, genReqId: () => 'probe-request-id' })
+  const probeApp = Fastify({ loggerInstance: logger, genReqId: () => 'probe-request-id' })
+  makeChildLoggersLazy(probeApp.log)
   t.teardown(() => probeApp.close())
   probeApp.get('/log-probe', async (req) => { req.log.warn({ probe: true }, 'probe line'); req.log.info('second line'); return { ok: true } })
   await probeApp.ready()
