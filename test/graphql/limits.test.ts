@@ -17,6 +17,20 @@ t.test('depth beyond the server maximum is a validation error and nothing runs',
   t.match(res.body.errors?.[0]?.message, /exceeds maximum operation depth/)
   t.equal(res.body.data ?? null, null)
   t.equal(await count(), 1, 'the mutation did not run')
+  // Too deep for the server and over the team's cost limit: refused (the team's other limits are
+  // still checked when validation is left to report the depth).
+  await shallow.gql('mutation { updateGraphQLPolicy(input: { costLimit: 50 }) { costLimit } }', { auth: adminKey })
+  const both = await shallow.gql('{ apiKeys(first: 60) { nodes { rateLimit { requests } } } }', { auth: adminKey })
+  t.equal(both.status, 400)
+  t.equal(both.body.data ?? null, null)
+})
+
+t.test('a long query text (not memoised) is measured like any other', async (t) => {
+  const padding = `# ${'x'.repeat(20_000)}\n`
+  const aliases = Array.from({ length: 11 }, (_, i) => `a${i}: apiKeys(first: 100) { nodes { id name prefix scopes } }`).join(' ')
+  const res = await gql(`${padding}{ ${aliases} }`, { auth: adminKey }) // 11 * (1 + 100 * 5) = 5511
+  t.equal(res.status, 400)
+  t.equal(res.body.errors?.[0]?.extensions.limit, 'cost')
 })
 
 t.test('per-team depth and cost policy', async (t) => {

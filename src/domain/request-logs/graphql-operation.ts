@@ -22,6 +22,7 @@ function operationInfo (type: OperationInfo['type'], name: string | null, rootFi
 }
 
 const MEMO_SIZE = 1000
+const MEMO_MAX_QUERY_LENGTH = 16 * 1024
 const MAX_NAME = 200
 
 export class OperationDescriber {
@@ -37,6 +38,7 @@ export class OperationDescriber {
     let info = this.#memo.get(key)
     if (info === undefined) {
       info = this.#analyze(query, name)
+      if (query.length > MEMO_MAX_QUERY_LENGTH) return info // not kept: 1000 of them could pin a lot of memory
       if (this.#memo.size >= MEMO_SIZE) this.#memo.clear()
       this.#memo.set(key, info)
     }

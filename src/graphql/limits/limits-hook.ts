@@ -24,6 +24,8 @@ import { analyzeOperation, findOperation, type OperationShape } from './analyze-
 export const MAX_DIRECTIVES = 50
 /** Distinct query texts whose parse is kept; the memo starts over when full. */
 const MEMO_SIZE = 1000
+/** Longer texts are parsed each time rather than kept (1000 of them could pin a lot of memory). */
+const MEMO_MAX_QUERY_LENGTH = 16 * 1024
 
 declare module 'fastify' {
   /** Set before execution; read after the response by the request log (cost, root fields). */
@@ -48,6 +50,7 @@ export function limitsHook (
       } catch {
         document = null
       }
+      if (query.length > MEMO_MAX_QUERY_LENGTH) return document
       if (documents.size >= MEMO_SIZE) documents = new Map()
       documents.set(query, document)
     }
@@ -86,9 +89,7 @@ export function limitsHook (
     try {
       const shape = shapeOf(req)
       const teamId = req.principal?.teamId
-      // What the server-wide validation rules refuse (depth beyond GRAPHQL_MAX_DEPTH, introspection
-      // when it is off) is left to them, so it answers as the validation error it is.
-      if (shape === undefined || teamId === undefined || shape.depth > limits.maxDepth || (shape.introspection && !limits.introspection)) { done(); return }
+      if (shape === undefined || teamId === undefined) { done(); return }
       req.operationShape = shape
       const policy = policies.cached(teamId)
       pending = policy !== undefined ? enforce(req, shape, policy) : policies.effective(teamId).then((p) => enforce(req, shape, p))
@@ -101,12 +102,15 @@ export function limitsHook (
   }
 
   function check (shape: OperationShape, policy: GraphqlPolicy, scopes: readonly string[]): void {
-    if (shape.introspection && !(policy.introspection && hasScope(scopes, 'admin:full'))) {
+    // What the server-wide validation rules refuse (depth beyond GRAPHQL_MAX_DEPTH, introspection
+    // when it is off) is left to them, so it answers as the validation error it is; everything
+    // else is still checked here.
+    if (shape.introspection && limits.introspection && !(policy.introspection && hasScope(scopes, 'admin:full'))) {
       throw new AppError('FORBIDDEN', 'Introspection is not allowed for this caller')
     }
     if (shape.aliases > limits.maxAliases) throw badInput(`Too many aliases: ${shape.aliases} (limit ${limits.maxAliases})`, { limit: 'aliases' })
     if (shape.directives > MAX_DIRECTIVES) throw badInput(`Too many directives: ${shape.directives} (limit ${MAX_DIRECTIVES})`, { limit: 'directives' })
-    if (shape.depth > policy.depthLimit) throw badInput(`Query depth ${shape.depth} exceeds the limit of ${policy.depthLimit}`, { limit: 'depth' })
+    if (shape.depth > policy.depthLimit && shape.depth <= limits.maxDepth) throw badInput(`Query depth ${shape.depth} exceeds the limit of ${policy.depthLimit}`, { limit: 'depth' })
     if (shape.cost > policy.costLimit) throw badInput(`Query cost ${shape.cost} exceeds the limit of ${policy.costLimit}`, { limit: 'cost', cost: shape.cost })
   }
 }
