@@ -10,6 +10,7 @@ import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
 import { loggerOptions, makeChildLoggersLazy } from './logger.ts'
 import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
+import { QueryDocuments } from './graphql/query-documents.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
 import { jobsPlugin } from './plugins/jobs.ts'
 import { operationsPlugin } from './plugins/operations.ts'
@@ -83,11 +84,13 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(jobsPlugin, { config })
   await app.register(operationsPlugin)
   // Before any route: its onResponse hook logs every call
-  await app.register(requestLogPlugin, { config, clock: opts.clock ?? systemClock })
+  // One parse per distinct query text, shared by the limits hook and the request log.
+  const queryDocuments = new QueryDocuments({ maxTokens: config.graphql.maxTokens })
+  await app.register(requestLogPlugin, { config, clock: opts.clock ?? systemClock, queryDocuments })
   await app.register(healthRoutes)
   await app.register(metricsRoutes, { token: config.metrics.token })
   await app.register(oauthStartRoutes)
   await app.register(oauthCallbackRoutes)
-  await app.register(graphqlPlugin, { config })
+  await app.register(graphqlPlugin, { config, queryDocuments })
   return app
 }

@@ -16,18 +16,19 @@ import { enforceAuthDirective } from '../graphql/auth-directive.ts'
 import type { GraphQLContext } from '../graphql/context.ts'
 import { formatErrors } from '../graphql/error-formatter.ts'
 import { limitsHook } from '../graphql/limits/limits-hook.ts'
+import type { QueryDocuments } from '../graphql/query-documents.ts'
 import { buildSchema } from '../graphql/schema.ts'
 import { authPlugin } from './auth.ts'
 import { rateLimited, rateLimitPlugin } from './rate-limit.ts'
 
-export async function graphqlPlugin (app: FastifyInstance, { config }: { config: Config }): Promise<void> {
+export async function graphqlPlugin (app: FastifyInstance, { config, queryDocuments }: { config: Config, queryDocuments: QueryDocuments }): Promise<void> {
   await app.register(rateLimitPlugin, { config })
   await app.register(authPlugin)
 
   // The team's limits, and the rate-limit charge for each root selection beyond the first (aliases
   // included; the request itself paid for the first in onRequest), before Mercurius runs anything.
   const schema = enforceAuthDirective(buildSchema())
-  const enforceLimits = limitsHook(config.graphql, app.services.policies, schema, async (req, extra) => {
+  const enforceLimits = limitsHook(config.graphql, app.services.policies, schema, queryDocuments, async (req, extra) => {
     const wait = await app.chargeOperations(req, extra)
     if (wait > 0) throw rateLimited(wait)
   })

@@ -69,11 +69,11 @@ export const rateLimitPlugin = fp<{ config: Config }>(async (app, { config }) =>
   const principalKeys = new WeakMap<Principal, string>()
   const keyOf = (req: FastifyRequest): string => {
     const p = req.principal
-    if (p === undefined) return `ip:${req.ip}`
+    if (p === undefined || (p.apiKeyId === undefined && p.userId === undefined)) return `ip:${req.ip}`
     let key = principalKeys.get(p)
     if (key === undefined) {
-      key = p.apiKeyId !== undefined ? `key:${p.apiKeyId}` : p.userId !== undefined ? `user:${p.teamId}:${p.userId}` : `ip:${req.ip}`
-      if (p.apiKeyId !== undefined || p.userId !== undefined) principalKeys.set(p, key)
+      key = p.apiKeyId !== undefined ? `key:${p.apiKeyId}` : `user:${p.teamId}:${p.userId}`
+      principalKeys.set(p, key)
     }
     return key
   }

@@ -12,7 +12,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import type { Clock } from '../domain/clock.ts'
-import { OperationDescriber, type OperationInfo } from '../domain/request-logs/graphql-operation.ts'
+import { OperationDescriber, type DocumentSource, type OperationInfo } from '../domain/request-logs/graphql-operation.ts'
 import type { LogEntry } from '../domain/request-logs/log-entry.ts'
 import { logIdAt } from '../domain/request-logs/log-ids.ts'
 import { pgliteCopySink, postgresCopySink, type LogSink } from '../domain/request-logs/log-sinks.ts'
@@ -71,9 +71,9 @@ export const RETENTION_JOB = 'request-logs.retention'
 const STATUS_CODES: Record<number, ErrorCode> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' }
 const codeOfStatus = (status: number): ErrorCode => STATUS_CODES[status] ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT')
 
-export const requestLogPlugin = fp<{ config: Config, clock: Clock }>(async (app, { config, clock }) => {
+export const requestLogPlugin = fp<{ config: Config, clock: Clock, queryDocuments: DocumentSource }>(async (app, { config, clock, queryDocuments }) => {
   const { database, metrics } = app
-  const describer = new OperationDescriber({ maxTokens: config.graphql.maxTokens })
+  const describer = new OperationDescriber({ documents: queryDocuments })
 
   const { requestLogs } = app.services
 

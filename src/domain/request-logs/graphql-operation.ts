@@ -1,9 +1,10 @@
 /**
  * What a GraphQL request asked for, for its log row and metrics: operation type, name and root
- * fields. Parsed from the request body (the executing document is not reachable from Fastify
- * hooks); repeated queries hit a small memo, so the common case costs a Map lookup.
+ * fields, from the request body's query text through the parse the limits hook shares (the
+ * executing document is not reachable from Fastify hooks); what is derived is kept per document,
+ * so the common case costs a few Map lookups.
  */
-import { Kind, parse, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql'
+import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql'
 
 export interface OperationInfo {
   type: 'query' | 'mutation' | 'subscription' | null
@@ -15,43 +16,44 @@ export interface OperationInfo {
   endpoint: string
 }
 
-/** Computed once per described document (the memo keeps the result), not once per request. */
+/** Computed once per described document and operation name (kept per document), not once per request. */
 function operationInfo (type: OperationInfo['type'], name: string | null, rootFields: string[]): OperationInfo {
   const operation = name ?? (rootFields.length > 0 ? rootFields.join(',') : null)
   return { type, name, rootFields, operation, endpoint: `${type ?? 'graphql'} ${operation ?? '(unknown)'}` }
 }
 
-const MEMO_SIZE = 1000
-const MEMO_MAX_QUERY_LENGTH = 16 * 1024
 const MAX_NAME = 200
 
-export class OperationDescriber {
-  readonly #maxTokens: number
-  #memo = new Map<string, OperationInfo>()
+/** Parsed documents by query text (src/graphql/query-documents.ts); null when a text does not parse. */
+export interface DocumentSource { get(query: string): DocumentNode | null }
 
-  constructor (opts: { maxTokens: number }) { this.#maxTokens = opts.maxTokens }
+export class OperationDescriber {
+  readonly #documents: DocumentSource
+  /** Per document, by operation name ('' for an anonymous one): gone when the document is. */
+  readonly #infos = new WeakMap<DocumentNode, Map<string, OperationInfo>>()
+
+  constructor (opts: { documents: DocumentSource }) { this.#documents = opts.documents }
 
   describe (query: unknown, operationName: unknown): OperationInfo {
     const name = typeof operationName === 'string' && operationName !== '' ? operationName.slice(0, MAX_NAME) : null
     if (typeof query !== 'string') return operationInfo(null, name, [])
-    const key = name === null ? query : `${name}\u0000${query}`
-    let info = this.#memo.get(key)
+    const document = this.#documents.get(query)
+    if (document === null) return operationInfo(null, name, [])
+    let byName = this.#infos.get(document)
+    if (byName === undefined) {
+      byName = new Map()
+      this.#infos.set(document, byName)
+    }
+    let info = byName.get(name ?? '')
     if (info === undefined) {
-      info = this.#analyze(query, name)
-      if (query.length > MEMO_MAX_QUERY_LENGTH) return info // not kept: 1000 of them could pin a lot of memory
-      if (this.#memo.size >= MEMO_SIZE) this.#memo.clear()
-      this.#memo.set(key, info)
+      info = this.#analyze(document, name)
+      // Kept only for an operation the document has: client-chosen names cannot grow the map.
+      if (info.type !== null) byName.set(name ?? '', info)
     }
     return info
   }
 
-  #analyze (query: string, name: string | null): OperationInfo {
-    let document: DocumentNode
-    try {
-      document = parse(query, { noLocation: true, maxTokens: this.#maxTokens })
-    } catch {
-      return operationInfo(null, name, [])
-    }
+  #analyze (document: DocumentNode, name: string | null): OperationInfo {
     const ops = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)
     const op = name === null ? (ops.length === 1 ? ops[0] : undefined) : ops.find((o) => o.name?.value === name)
     if (op === undefined) return operationInfo(null, name, [])

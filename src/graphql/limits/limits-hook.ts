@@ -9,23 +9,20 @@
  * allocations on every request even when nothing is rejected. Here, with the team's policy
  * cached and one root selection, the hook completes synchronously.
  *
- * The operation is measured from its own parse (one per distinct query text, memoised; a text
+ * The operation is measured from the shared parse of its query text (query-documents.ts; a text
  * that does not parse is left to Mercurius to report); documents without variables are measured
  * once per operation name.
  */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import { parse, type DocumentNode, type GraphQLSchema } from 'graphql'
+import type { DocumentNode, GraphQLSchema } from 'graphql'
 import type { Config } from '../../config.ts'
 import { hasScope } from '../../domain/auth/scopes.ts'
 import type { GraphqlPolicy, GraphqlPolicyService } from '../../domain/graphql-policy/graphql-policy.service.ts'
 import { AppError, badInput } from '../../errors.ts'
+import type { QueryDocuments } from '../query-documents.ts'
 import { analyzeOperation, findOperation, type OperationShape } from './analyze-operation.ts'
 
 export const MAX_DIRECTIVES = 50
-/** Distinct query texts whose parse is kept; the memo starts over when full. */
-const MEMO_SIZE = 1000
-/** Longer texts are parsed each time rather than kept (1000 of them could pin a lot of memory). */
-const MEMO_MAX_QUERY_LENGTH = 16 * 1024
 
 declare module 'fastify' {
   /** Set before execution; read after the response by the request log (cost, root fields). */
@@ -35,32 +32,15 @@ declare module 'fastify' {
 interface GraphQLSource { query?: unknown, operationName?: unknown, variables?: unknown }
 
 export function limitsHook (
-  limits: Config['graphql'], policies: GraphqlPolicyService, schema: GraphQLSchema,
+  limits: Config['graphql'], policies: GraphqlPolicyService, schema: GraphQLSchema, documents: QueryDocuments,
   chargeExtra: (req: FastifyRequest, extra: number) => Promise<void>
 ): preHandlerHookHandler {
-  /** By query text; null when it does not parse. */
-  let documents = new Map<string, DocumentNode | null>()
   const shapes = new WeakMap<DocumentNode, Map<string, OperationShape>>()
-
-  function documentOf (query: string): DocumentNode | null {
-    let document = documents.get(query)
-    if (document === undefined) {
-      try {
-        document = parse(query, { noLocation: true, maxTokens: limits.maxTokens })
-      } catch {
-        document = null
-      }
-      if (query.length > MEMO_MAX_QUERY_LENGTH) return document
-      if (documents.size >= MEMO_SIZE) documents = new Map()
-      documents.set(query, document)
-    }
-    return document
-  }
 
   function shapeOf (req: FastifyRequest): OperationShape | undefined {
     const source = (req.method === 'GET' ? req.query : req.body) as GraphQLSource | undefined
     if (typeof source?.query !== 'string') return undefined
-    const document = documentOf(source.query)
+    const document = documents.get(source.query)
     if (document === null) return undefined
     const operationName = typeof source.operationName === 'string' ? source.operationName : undefined
     const operation = findOperation(document, operationName)
