@@ -2,6 +2,7 @@
  * buildApp(config): the one composition root. The server process and every test build the
  * same app; only the shell around it differs.
  */
+import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
@@ -50,6 +51,12 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 
   // Callback style: an async hook costs a promise and a microtask turn on every request.
   app.addHook('onRequest', (req, reply, done) => { reply.header('x-request-id', req.id); done() })
+  // Each connection's peer address is read once, as it is accepted. Node caches it on the socket
+  // (`_peername`) at the first read of `remoteAddress`; when that first read came mid-life (an
+  // API-key cache miss reading `req.ip` for the failure limiter, every few seconds), the socket
+  // changed shape and V8 discarded its optimised code across the HTTP and stream internals, then
+  // spent CPU recompiling it. Read here, every socket has one shape for its whole life.
+  app.server.on('connection', (socket: Socket) => { void socket.remoteAddress })
 
   // Graceful shutdown: server.close() only reaps connections idle at that moment, so a
   // keep-alive connection whose request is in flight would hold the process open until its
