@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { sql } from 'drizzle-orm'
-import { copyText, pgliteCopySink, postgresCopySink, type LogSink } from '../../src/domain/request-logs/log-sinks.ts'
+import { CopyInput, copyText, pgliteCopySink, postgresCopySink, type LogSink } from '../../src/domain/request-logs/log-sinks.ts'
 import type { LogEntry } from '../../src/domain/request-logs/log-entry.ts'
 import { logIdAt, idFloor, uuidV7 } from '../../src/domain/request-logs/log-ids.ts'
 import { RequestLogWriter, type DropReason } from '../../src/domain/request-logs/request-log-writer.ts'
@@ -123,6 +123,20 @@ t.test('sinks round-trip awkward values exactly', async (t) => {
 t.test('copyText escapes COPY specials', async (t) => {
   t.equal(copyText([entry(1, { userAgent: 'a\tb\nc\\d' })]).split('\n').length, 2, 'one line per row')
   t.match(copyText([entry(1, { userAgent: 'a\tb\nc\\d' })]), /a\\tb\\nc\\\\d/)
+})
+
+t.test('CopyInput: a Blob of the UTF-8 text, read whole by arrayBuffer() as often as asked', async (t) => {
+  const text = 'é ünïcode\tline\n'
+  const blob = new CopyInput(text)
+  const bytes = Buffer.from(text)
+  t.ok(blob instanceof Blob)
+  t.equal(blob.size, bytes.byteLength)
+  t.equal(await blob.text(), text)
+  const first = await blob.arrayBuffer()
+  t.ok(first instanceof ArrayBuffer)
+  t.same(Buffer.from(first), bytes)
+  new Uint8Array(first).fill(0)
+  t.same(Buffer.from(await blob.arrayBuffer()), bytes, 'each read is a fresh copy: a reader cannot change the next one')
 })
 
 t.test('log ids: time order and time bounds', async (t) => {
