@@ -4,12 +4,15 @@
  *   (c) Switchboard's full pipeline (buildApp), (d) Switchboard with REQUEST_LOG_ENABLED=false,
  *   (e) Apollo Server 5 on Fastify, (f) GraphQL Yoga 5 — each in its own process, loaded by
  *   autocannon from another process over loopback, in interleaved rounds; medians and ratios.
- * Then the Switchboard pipeline against bare Mercurius in one process (alternating inject
- * batches), which sees the small differences HTTP noise hides.
+ * Then a head-to-head of bare Mercurius and Switchboard (c, d) in short alternating slots, whose
+ * adjacent-slot ratios a burst of noise on a shared machine moves far less than rounds that are
+ * six servers long; and the Switchboard pipeline against bare Mercurius in one process
+ * (alternating inject batches), which sees the small differences HTTP noise hides.
  *
  *   node bench/gateway.bench.ts
  * Knobs: BENCH_DURATION (s per server per round, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
- * BENCH_WARMUP (s, 2), BENCH_INJECT_ROUNDS (15), BENCH_INJECT_BATCH (1000), BENCH_CPU_PROF=1
+ * BENCH_WARMUP (s, 2), BENCH_PAIRS (head-to-head slots per server, 12), BENCH_PAIR_DURATION (s, 2),
+ * BENCH_INJECT_ROUNDS (15), BENCH_INJECT_BATCH (1000), BENCH_CPU_PROF=1
  * (profile Switchboard under load), BENCH_DATABASE_URL (Switchboard on a PostgreSQL server
  * instead of PGlite; a fresh database is created there and dropped).
  */
@@ -21,13 +24,17 @@ import { summariseProfile } from './lib/cpu-profile.ts'
 import { alternateInjectBatches, type BatchCost, type InjectVariant } from './lib/inprocess.ts'
 import { startServer, runLoad, SERVER_ENV, type ServerHandle } from './lib/processes.ts'
 import type { LoadResult } from './lib/load-generator.ts'
-import { atLeast, envFlag, envInt, fmtInt, fmtNum, median, table } from './lib/report.ts'
+import { atLeast, envFlag, envInt, fmtInt, fmtNum, median, percentile, table } from './lib/report.ts'
 import { REQUEST_BODY, QUERY, SERVER_KINDS, expectedData, type ServerKind } from './lib/servers.ts'
 
 const DURATION = envInt('BENCH_DURATION', 5)
 const ROUNDS = Math.max(3, envInt('BENCH_ROUNDS', 3))
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50)
 const WARMUP = envInt('BENCH_WARMUP', 2)
+const PAIRS = Math.max(4, envInt('BENCH_PAIRS', 12))
+const PAIR_DURATION = envInt('BENCH_PAIR_DURATION', 2)
+/** The head-to-head: the baseline first, then the two Switchboard variants the 0.75 target is about. */
+const HEAD_TO_HEAD = ['mercurius', 'switchboard-nolog', 'switchboard'] as const satisfies readonly ServerKind[]
 const INJECT_ROUNDS = Math.max(3, envInt('BENCH_INJECT_ROUNDS', 15))
 const INJECT_BATCH = envInt('BENCH_INJECT_BATCH', 1000)
 const PROFILE = envFlag('BENCH_CPU_PROF')
@@ -70,7 +77,7 @@ async function measuredLoad (s: ServerHandle, seconds: number): Promise<Round> {
   return { ...res, cpuUsPerRequest: (after - before) / res.total }
 }
 
-interface HttpResults { rounds: Map<ServerKind, Round[]>, profile?: string }
+interface HttpResults { rounds: Map<ServerKind, Round[]>, pairs: Map<ServerKind, Round[]>, profile?: string }
 
 async function httpComparison (): Promise<HttpResults> {
   const servers: ServerHandle[] = []
@@ -92,6 +99,17 @@ async function httpComparison (): Promise<HttpResults> {
         rounds.get(s.kind)!.push(res)
       }
     }
+    // Head-to-head: Mercurius, (d), (c) back to back in short slots, the order reversed every
+    // other pass (M d c, c d M, …) so neither side always goes first.
+    const pairs = new Map<ServerKind, Round[]>(HEAD_TO_HEAD.map((k) => [k, []]))
+    const contenders = HEAD_TO_HEAD.map((k) => servers.find((s) => s.kind === k)!)
+    for (let p = 0; p < PAIRS; p++) {
+      for (const s of p % 2 === 0 ? contenders : [...contenders].reverse()) {
+        const res = await measuredLoad(s, PAIR_DURATION)
+        log(`head-to-head ${p + 1}/${PAIRS} ${s.kind}: ${fmtInt(res.requestsPerSecond)} req/s, ${fmtNum(res.cpuUsPerRequest, 1)} CPU µs/req`)
+        pairs.get(s.kind)!.push(res)
+      }
+    }
     let profile: string | undefined
     if (PROFILE) {
       const sb = servers.find((s) => s.kind === 'switchboard')!
@@ -102,7 +120,7 @@ async function httpComparison (): Promise<HttpResults> {
       await sb.profile(file, async () => { during = await load(sb, DURATION) })
       profile = `Switchboard server process, ${DURATION}s at -c ${CONNECTIONS} (${fmtInt(during!.requestsPerSecond)} req/s while profiled, 100 µs sampling).\n\n${summariseProfile(file).markdown}`
     }
-    return profile === undefined ? { rounds } : { rounds, profile }
+    return profile === undefined ? { rounds, pairs } : { rounds, pairs, profile }
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
     if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true })
@@ -175,6 +193,26 @@ function httpTable (rounds: HttpResults['rounds']): { markdown: string, notes: s
   }
 }
 
+function headToHeadTable (pairs: HttpResults['pairs']): string {
+  const rps = (k: ServerKind): number[] => pairs.get(k)!.map((r) => r.requestsPerSecond)
+  const cpu = (k: ServerKind): number[] => pairs.get(k)!.map((r) => r.cpuUsPerRequest)
+  const rows = HEAD_TO_HEAD.map((k) => {
+    const ratios = rps(k).map((x, i) => x / rps('mercurius')[i]!)
+    const bad = pairs.get(k)!.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0)
+    return [
+      LABEL[k],
+      fmtInt(median(rps(k))),
+      fmtNum(median(cpu(k)), 1),
+      k === 'mercurius' ? '–' : fmtNum(median(ratios)),
+      k === 'mercurius' ? '–' : `${fmtNum(percentile(ratios, 25))}–${fmtNum(percentile(ratios, 75))}`,
+      k === 'mercurius' ? '–' : `${ratios.filter((r) => r >= 0.75).length} of ${ratios.length}`,
+      k === 'mercurius' ? '–' : fmtNum(roundRatio(cpu('mercurius'), cpu(k))),
+      bad > 0 ? `⚠ ${bad} non-2xx/errors/timeouts: not valid` : k === 'mercurius' ? 'baseline' : atLeast(median(ratios), 0.75, '× Mercurius')
+    ]
+  })
+  return table(['Server', 'req/s (median)', 'server CPU µs/req', '÷ bare Mercurius (median)', 'middle half of pair ratios', 'pairs ≥ 0.75', '÷ Mercurius by CPU', 'Target'], rows)
+}
+
 function inProcessTable (results: Array<{ name: string, cost: BatchCost[] }>): string {
   const mercCpu = results[1]!.cost.map((c) => c.cpu)
   const mercWall = results[1]!.cost.map((c) => c.wall)
@@ -215,6 +253,14 @@ const out = [
   markdown,
   '',
   ...notes.map((n) => `- ${n}`),
+  '',
+  `### Gateway head-to-head: Switchboard against bare Mercurius in alternating ${PAIR_DURATION} s slots (Switchboard on ${DB_LABEL})`,
+  '',
+  `The same three server processes as above, already warm, loaded one after another: bare Mercurius, (d), (c), then the reverse order, ${PAIRS} slots each, ${PAIR_DURATION} s per slot, same autocannon settings. ` +
+  'Each ratio compares slots a few seconds apart, so a burst of load from the machine\'s neighbours moves it far less than the six-server rounds (whose slots for two servers can be half a minute apart); ' +
+  'the table gives the median of the per-pair ratios, the middle half of them, and how many pairs reached 0.75. Targets (issues 2 and 6): ≥ 0.75× bare Mercurius.',
+  '',
+  headToHeadTable(http.pairs),
   '',
   `### Gateway in-process: pipeline cost without HTTP noise (Switchboard on ${DB_LABEL})`,
   '',
