@@ -52,6 +52,23 @@ t.test('a bad checksum is refused with zero database lookups', async (t) => {
   t.equal(verifier.lookups, before + 1, 'a well-formed unknown key costs one lookup')
 })
 
+t.test('concurrent requests that miss the key cache share one database lookup', async (t) => {
+  const { adminKey } = await seedTeam('stampede')
+  const verifier = app.app.services.keyVerifier
+  verifier.invalidate(hashApiKey(adminKey))
+  const before = verifier.lookups
+  const answers = await Promise.all(Array.from({ length: 20 }, () => gql(VIEWER, { auth: adminKey })))
+  t.same(answers.map((r) => r.status), Array(20).fill(200), 'every request is served')
+  t.equal(verifier.lookups, before + 1, 'one lookup for twenty requests that missed together')
+
+  const unknown = generateApiKey()
+  const verdicts = await Promise.all(Array.from({ length: 20 }, () => verifier.verify(unknown)))
+  t.same(verdicts.map((v) => v.ok ? 'ok' : v.reason), Array(20).fill('NOT_FOUND'))
+  t.equal(verifier.lookups, before + 2, 'an unknown key looked up twenty times at once costs one lookup')
+  await verifier.verify(unknown)
+  t.equal(verifier.lookups, before + 3, 'once settled, the next miss looks up again (unknown keys are never cached)')
+})
+
 t.test('credentials: Bearer header or x-api-key, never the query string', async (t) => {
   const { adminKey } = await seedTeam('headers')
   const viaHeader = await app.app.inject({ method: 'POST', url: '/graphql', headers: { 'x-api-key': adminKey, 'content-type': 'application/json' }, payload: { query: VIEWER } })

@@ -4,7 +4,9 @@
  *    revoked or disabled on another instance stops working there within that time; the instance
  *    that changes a key drops its entry at once. A hit costs one Map lookup;
  * 2. otherwise shape + CRC32 checksum (no I/O) → MALFORMED;
- * 3. otherwise `beforeLookup` (the per-IP failure limiter) and one indexed lookup by SHA-256.
+ * 3. otherwise `beforeLookup` (the per-IP failure limiter) and one indexed lookup by SHA-256;
+ *    concurrent misses for the same key share that one lookup (when a busy key's entry expires,
+ *    every request in flight misses at once: 50 connections made 50 identical queries).
  * Validity (expiry, enabled, revoked) is checked on every use, cached or not.
  */
 import { eq } from 'drizzle-orm'
@@ -30,6 +32,8 @@ export class ApiKeyVerifier {
   /** By presented key; `#presentedByHash` lets a change (known by hash) drop the entry. */
   readonly #cache = new Map<string, CacheEntry>()
   readonly #presentedByHash = new Map<string, string>()
+  /** Lookups in flight, by presented key (only well-formed keys that passed `beforeLookup`). */
+  readonly #inflight = new Map<string, Promise<VerifiedKey | null>>()
   /** Counts database lookups; exposed for tests and metrics. */
   lookups = 0
 
@@ -44,7 +48,7 @@ export class ApiKeyVerifier {
     if (key === undefined) {
       if (!isWellFormedApiKey(presented)) return { ok: false, reason: 'MALFORMED' }
       await beforeLookup?.()
-      key = await this.#lookup(presented)
+      key = await this.#sharedLookup(presented)
     }
     return this.check(key)
   }
@@ -72,6 +76,15 @@ export class ApiKeyVerifier {
     if (presented === undefined) return
     this.#presentedByHash.delete(hash)
     this.#cache.delete(presented)
+  }
+
+  #sharedLookup (presented: string): Promise<VerifiedKey | null> {
+    let pending = this.#inflight.get(presented)
+    if (pending === undefined) {
+      pending = this.#lookup(presented).finally(() => { this.#inflight.delete(presented) })
+      this.#inflight.set(presented, pending)
+    }
+    return pending
   }
 
   async #lookup (presented: string): Promise<VerifiedKey | null> {
