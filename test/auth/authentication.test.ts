@@ -69,6 +69,28 @@ t.test('concurrent requests that miss the key cache share one database lookup', 
   t.equal(verifier.lookups, before + 3, 'once settled, the next miss looks up again (unknown keys are never cached)')
 })
 
+t.test('a key changed while its lookup is in flight: the lookup caches nothing and is not joined', async (t) => {
+  const { adminKey } = await seedTeam('inflight')
+  const verifier = app.app.services.keyVerifier
+  const hash = hashApiKey(adminKey)
+  verifier.invalidate(hash)
+  const before = verifier.lookups
+  const first = verifier.verify(adminKey)
+  while (verifier.lookups === before) await Promise.resolve() // the lookup has started, not finished
+  verifier.invalidate(hash) // as revoke, rotate or update on this instance do
+  const second = verifier.verify(adminKey)
+  t.equal((await first).ok, true, 'a lookup begun before the change answers what it read')
+  t.equal((await second).ok, true)
+  t.equal(verifier.lookups, before + 2, 'the miss after the change started a lookup of its own')
+  t.ok(verifier.cached(adminKey) !== undefined, 'the lookup begun after the change is cached')
+  verifier.invalidate(hash)
+  const third = verifier.verify(adminKey)
+  while (verifier.lookups === before + 2) await Promise.resolve()
+  verifier.invalidate(hash)
+  await third
+  t.equal(verifier.cached(adminKey), undefined, 'what a lookup read before a change is not cached')
+})
+
 t.test('credentials: Bearer header or x-api-key, never the query string', async (t) => {
   const { adminKey } = await seedTeam('headers')
   const viaHeader = await app.app.inject({ method: 'POST', url: '/graphql', headers: { 'x-api-key': adminKey, 'content-type': 'application/json' }, payload: { query: VIEWER } })

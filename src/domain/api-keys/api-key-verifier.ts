@@ -34,6 +34,8 @@ export class ApiKeyVerifier {
   readonly #presentedByHash = new Map<string, string>()
   /** Lookups in flight, by presented key (only well-formed keys that passed `beforeLookup`). */
   readonly #inflight = new Map<string, Promise<VerifiedKey | null>>()
+  /** Bumped by every `invalidate`: a lookup that was in flight then does not cache what it read. */
+  #invalidations = 0
   /** Counts database lookups; exposed for tests and metrics. */
   lookups = 0
 
@@ -70,8 +72,14 @@ export class ApiKeyVerifier {
     return reason === undefined ? { ok: true, key } : { ok: false, reason, key }
   }
 
-  /** Drop a key from this instance's cache (after revoke, rotate, update). */
+  /**
+   * Drop a key from this instance's cache (after revoke, rotate, update). A lookup already in
+   * flight may have read the row before the change: it neither caches it nor is joined by later
+   * misses, which start a lookup of their own.
+   */
   invalidate (hash: string): void {
+    this.#invalidations++
+    this.#inflight.clear()
     const presented = this.#presentedByHash.get(hash)
     if (presented === undefined) return
     this.#presentedByHash.delete(hash)
@@ -79,16 +87,18 @@ export class ApiKeyVerifier {
   }
 
   #sharedLookup (presented: string): Promise<VerifiedKey | null> {
-    let pending = this.#inflight.get(presented)
-    if (pending === undefined) {
-      pending = this.#lookup(presented).finally(() => { this.#inflight.delete(presented) })
-      this.#inflight.set(presented, pending)
-    }
+    const joined = this.#inflight.get(presented)
+    if (joined !== undefined) return joined
+    const pending: Promise<VerifiedKey | null> = this.#lookup(presented).finally(() => {
+      if (this.#inflight.get(presented) === pending) this.#inflight.delete(presented)
+    })
+    this.#inflight.set(presented, pending)
     return pending
   }
 
   async #lookup (presented: string): Promise<VerifiedKey | null> {
     const hash = hashApiKey(presented)
+    const generation = this.#invalidations
     this.lookups++
     const [row] = await this.#db.select({
       id: apiKeys.id,
@@ -101,7 +111,7 @@ export class ApiKeyVerifier {
       rateLimitWindowMs: apiKeys.rateLimitWindowMs
     }).from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1)
     // Only real keys are cached: unknown ones would let anyone fill memory.
-    if (row !== undefined && this.#ttlMs > 0) {
+    if (row !== undefined && this.#ttlMs > 0 && generation === this.#invalidations) {
       if (this.#cache.size >= MAX_CACHE_ENTRIES) {
         const [oldest, entry] = this.#cache.entries().next().value!
         this.#cache.delete(oldest)
