@@ -12,6 +12,7 @@ t.test('a connection has its peer address cached before any request reads it', a
   const { database } = await testDatabase(t)
   const app = await buildApp(testConfig({ JOBS_ENABLED: 'false' }), { database })
   t.teardown(() => app.close())
+  app.get('/peer', async (req) => ({ ip: req.ip }))
   // Listeners run in the order they were added: this one runs after the app's own.
   const cachedAtAccept = new Promise<boolean>((resolve) => {
     app.server.once('connection', (socket: Socket) => { resolve(Object.hasOwn(socket, '_peername')) })
@@ -26,7 +27,8 @@ t.test('a connection has its peer address cached before any request reads it', a
   // And the address requests see is the client's, as before.
   let received = ''
   client.on('data', (d: Buffer) => { received += d.toString() })
-  client.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  client.write('GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
   await new Promise((resolve) => client.once('close', resolve))
   t.match(received, /^HTTP\/1\.1 200/)
+  t.same(JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)), { ip: '127.0.0.1' })
 })
