@@ -67,6 +67,13 @@ t.test('concurrent requests that miss the key cache share one database lookup', 
   t.equal(verifier.lookups, before + 2, 'an unknown key looked up twenty times at once costs one lookup')
   await verifier.verify(unknown)
   t.equal(verifier.lookups, before + 3, 'once settled, the next miss looks up again (unknown keys are never cached)')
+
+  // A miss whose guard is still running when another request's lookup finishes uses what it cached.
+  verifier.invalidate(hashApiKey(adminKey))
+  const lookedUp = verifier.verify(adminKey)
+  const guarded = verifier.verify(adminKey, async () => { await lookedUp })
+  t.equal((await guarded).ok, true)
+  t.equal(verifier.lookups, before + 4, 'the slow guard found the key cached: no second query')
 })
 
 t.test('a key changed while its lookup is in flight: the lookup caches nothing and is not joined', async (t) => {

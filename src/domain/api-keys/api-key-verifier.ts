@@ -50,7 +50,8 @@ export class ApiKeyVerifier {
     if (key === undefined) {
       if (!isWellFormedApiKey(presented)) return { ok: false, reason: 'MALFORMED' }
       await beforeLookup?.()
-      key = await this.#sharedLookup(presented)
+      // A lookup that finished while the guard ran has cached the key: no second query for it.
+      key = this.cached(presented) ?? await this.#sharedLookup(presented)
     }
     return this.check(key)
   }
