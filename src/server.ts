@@ -1,45 +1,8 @@
 /**
- * The process shell: config → buildApp → listen → graceful close. Everything else is in app.ts.
- * On an empty embedded database, creates a `default` team and prints one admin key, once.
+ * The process entry (`npm start`, the Dockerfile). One thing happens before the app's modules
+ * load: runtime/keep-next-tick-fast.ts. It has to run before loading them triggers a full GC,
+ * and static imports are all loaded before any of them runs, so the shell is imported after it.
  */
-import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.ts'
-import { ConfigError, loadConfig, type Config } from './config.ts'
-import { DataDirLockedError } from './db/data-dir-lock.ts'
-import { bootstrapEmbedded } from './bootstrap.ts'
+import './runtime/keep-next-tick-fast.ts'
 
-let config: Config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(err.message + '\n')
-    process.exit(1)
-  }
-  throw err
-}
-
-let app: Awaited<ReturnType<typeof buildApp>>
-try {
-  app = await buildApp(config)
-} catch (err) {
-  if (err instanceof DataDirLockedError) {
-    process.stderr.write(err.message + '\n')
-    process.exit(1)
-  }
-  throw err
-}
-
-if (config.jwt.secretGenerated) app.log.warn('JWT_SECRET is not set: using a generated development secret stored in the data directory')
-if (config.database.kind === 'pglite') {
-  app.log.warn('Embedded PGlite database in use: fine for development and single-instance use; it is not crash-durable like a PostgreSQL server (set DATABASE_URL for production)')
-  await bootstrapEmbedded(app, config.port, (text) => process.stdout.write(text))
-}
-
-closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
-  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-  else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-  await app.close()
-})
-
-await app.listen({ host: config.host, port: config.port })
+await import('./shell.ts')

@@ -9,7 +9,6 @@
  */
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
-import { buildServer, isServerKind } from './servers.ts'
 
 export type ToServer = { type: 'stop' } | { type: 'cpu' } | { type: 'profile-start' } | { type: 'profile-stop', file: string }
 export type FromServer =
@@ -21,6 +20,10 @@ export type FromServer =
 const send = (m: FromServer): void => { process.send?.(m) }
 
 const kind = process.argv[2] ?? ''
+// Switchboard starts here as `npm start` does (src/server.ts): runtime/keep-next-tick-fast.ts
+// first, before the app's modules load. The other servers load as they would on their own.
+if (kind.startsWith('switchboard')) await import('../../src/runtime/keep-next-tick-fast.ts')
+const { buildServer, isServerKind } = await import('./servers.ts')
 if (!isServerKind(kind)) {
   send({ type: 'error', message: `unknown server kind "${kind}"` })
   process.exit(2)
