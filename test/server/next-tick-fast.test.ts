@@ -44,6 +44,8 @@ function bareProcess (pin: boolean): string[] {
 }
 
 t.test('a bare process: nextTick stays monomorphic across full GCs with the module imported first', async (t) => {
+  const { tickObjectPinned } = await import(moduleUrl) as typeof import('../../src/runtime/keep-next-tick-fast.ts')
+  t.equal(tickObjectPinned(), true, 'the module holds a tick object')
   const control = bareProcess(false)
   t.ok(control.includes('MEGAMORPHIC'), `without it, V8 gives up on the literal's keys (${control.join(', ')})`)
   const pinned = bareProcess(true)
