@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
@@ -130,4 +131,16 @@ export async function signToken (claims: { sub: string, team: string, role?: str
 export function testClock (start = new Date()): Clock & { advance(ms: number): void } {
   let now = start.getTime()
   return { now: () => new Date(now), advance (ms: number) { now += ms } }
+}
+
+/** A loopback port free right now, for a server process a test spawns. */
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+    srv.on('error', reject)
+  })
 }

@@ -5,22 +5,12 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { buildApp } from '../../src/app.ts'
 import { openDatabase, type Database } from '../../src/db/client.ts'
-import { JWT_SECRET, dbKind, testConfig, testDatabase } from '../helper.ts'
-
-const freePort = (): Promise<number> => new Promise((resolve, reject) => {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1', () => {
-    const port = (srv.address() as { port: number }).port
-    srv.close(() => resolve(port))
-  })
-  srv.on('error', reject)
-})
+import { JWT_SECRET, dbKind, freePort, testConfig, testDatabase } from '../helper.ts'
 
 t.test('SIGTERM under load: every answered request has its row', async (t) => {
   const port = await freePort()

@@ -10,10 +10,9 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { JWT_SECRET } from '../helper.ts'
+import { JWT_SECRET, freePort } from '../helper.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 const moduleUrl = new URL('../../src/runtime/keep-next-tick-fast.ts', import.meta.url).href
@@ -52,15 +51,6 @@ t.test('a bare process: nextTick stays monomorphic across full GCs with the modu
   t.ok(pinned.length >= 5, 'the feedback of every literal key was printed')
   t.same(new Set(pinned), new Set(['MONOMORPHIC']), `with it, every key keeps its map (${pinned.join(', ')})`)
 })
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
 async function inspector (url: string): Promise<{ call: (method: string, params?: object) => Promise<unknown>, close: () => void }> {

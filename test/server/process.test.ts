@@ -7,22 +7,12 @@
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { JWT_SECRET } from '../helper.ts'
+import { JWT_SECRET, freePort } from '../helper.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 const dataDir = mkdtempSync(join(tmpdir(), 'sb-process-'))
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 interface Running { child: ChildProcess, port: number, output: () => string, exited: Promise<{ code: number | null, at: number }> }
 
