@@ -11,7 +11,7 @@
  *
  *   node bench/gateway.bench.ts
  * Knobs: BENCH_DURATION (s per server per round, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
- * BENCH_WARMUP (s, 2), BENCH_PAIRS (head-to-head slots per server, 12), BENCH_PAIR_DURATION (s, 2),
+ * BENCH_WARMUP (least s of warm-up, 8), BENCH_WARMUP_MAX (most s, 20), BENCH_PAIRS (head-to-head slots per server, 12), BENCH_PAIR_DURATION (s, 2),
  * BENCH_INJECT_ROUNDS (15), BENCH_INJECT_BATCH (1000), BENCH_CPU_PROF=1
  * (profile Switchboard under load), BENCH_DATABASE_URL (Switchboard on a PostgreSQL server
  * instead of PGlite; a fresh database is created there and dropped).
@@ -30,7 +30,10 @@ import { REQUEST_BODY, QUERY, SERVER_KINDS, expectedData, type ServerKind } from
 const DURATION = envInt('BENCH_DURATION', 5)
 const ROUNDS = Math.max(3, envInt('BENCH_ROUNDS', 3))
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50)
-const WARMUP = envInt('BENCH_WARMUP', 2)
+const WARMUP = envInt('BENCH_WARMUP', 8)
+const WARMUP_MAX = Math.max(WARMUP, envInt('BENCH_WARMUP_MAX', 20))
+/** Warm-up ends when a 1 s window's CPU µs/request is within this fraction of the one before. */
+const SETTLED = 0.1
 const PAIRS = Math.max(4, envInt('BENCH_PAIRS', 12))
 const PAIR_DURATION = envInt('BENCH_PAIR_DURATION', 2)
 /** The head-to-head: the baseline first, then the two Switchboard variants the 0.75 target is about. */
@@ -77,6 +80,33 @@ async function measuredLoad (s: ServerHandle, seconds: number): Promise<Round> {
   return { ...res, cpuUsPerRequest: (after - before) / res.total }
 }
 
+/**
+ * Loads a server in 1 s windows until its CPU per request settles: at least WARMUP s, then until
+ * two windows in a row agree within SETTLED, at most WARMUP_MAX s. Every server is warmed by the
+ * same rule. A fixed 2 s was not enough: Switchboard's first measured slot often ran at 80–95
+ * CPU µs/req against ~55 once settled, while bare Mercurius had settled. (--trace-opt shows V8
+ * still optimising then: ~100 functions in the first 2 s of load, dozens more over the next 8;
+ * with server and autocannon on both cores its background compiler gets little CPU.)
+ * The floor is 8 s because that tiering can sit on a plateau (e.g. 197 → 96 → 97 → 55 µs/req
+ * in 2 s windows) that two agreeing windows alone would take for the end; in runs from a cold
+ * start under load, Switchboard and bare Mercurius had settled within 8 s (Switchboard in 4–7 s).
+ */
+async function warmUp (s: ServerHandle): Promise<void> {
+  const started = Date.now()
+  const seen: number[] = []
+  for (;;) {
+    const { cpuUsPerRequest: cpu } = await measuredLoad(s, 1)
+    seen.push(cpu)
+    const elapsed = (Date.now() - started) / 1000
+    const prev = seen.at(-2)
+    const settled = prev !== undefined && Math.abs(cpu - prev) <= SETTLED * prev
+    if ((elapsed >= WARMUP && settled) || elapsed >= WARMUP_MAX) {
+      log(`warm-up ${s.kind}: ${fmtNum(elapsed, 1)} s, CPU µs/req ${seen.map((x) => fmtNum(x, 0)).join(' → ')}${settled ? '' : ' (not settled; stopped at BENCH_WARMUP_MAX)'}`)
+      return
+    }
+  }
+}
+
 interface HttpResults { rounds: Map<ServerKind, Round[]>, pairs: Map<ServerKind, Round[]>, profile?: string }
 
 async function httpComparison (): Promise<HttpResults> {
@@ -90,7 +120,7 @@ async function httpComparison (): Promise<HttpResults> {
       await verifyOverHttp(s)
       servers.push(s)
     }
-    for (const s of servers) { log(`warm-up ${s.kind} ${WARMUP}s`); await load(s, WARMUP) }
+    for (const s of servers) await warmUp(s)
     for (let r = 0; r < ROUNDS; r++) {
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(i + r) % servers.length]! // interleaved; the first slot rotates each round
@@ -244,7 +274,7 @@ const out = [
   `## Gateway: same read query, six servers (Switchboard on ${DB_LABEL})`,
   '',
   `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in its own process (NODE_ENV=production, logging off); ` +
-  `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server per round, ${ROUNDS} interleaved rounds (first slot rotates), after a ${WARMUP} s warm-up each. ` +
+  `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server per round, ${ROUNDS} interleaved rounds (first slot rotates), after a warm-up each in 1 s windows until the server's CPU µs/req settles (two windows in a row within ${SETTLED * 100} %, at least ${WARMUP} s, at most ${WARMUP_MAX} s). ` +
   `Switchboard: API key (admin:full, own limit 10,000,000/min) + @auth scope + rate limit + depth/cost/policy + request log, on ${DB_LABEL}. ` +
   'Ratios are medians of per-round ratios; targets are checked on req/s. Server CPU µs/req is the server process\'s own CPU time (user + system, including background work such as request-log flushes) per request served: ' +
   'other processes on a shared machine barely move it, so "÷ Mercurius by CPU" (Mercurius\'s CPU per request ÷ this one\'s) corroborates the req/s ratio when the machine is busy. ' +
