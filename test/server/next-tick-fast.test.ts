@@ -4,8 +4,10 @@
  * at those keys stays monomorphic), both in a bare process that imports the module and in the
  * real server entry.
  * What V8 recorded is read with %DebugPrint (--allow-natives-syntax), which prints a function's
- * feedback. Each check has a control run without the module: it shows that the hazard is real
- * on this Node, so the check can fail.
+ * feedback. The bare-process check has a control run without the module: it shows that the
+ * hazard is real on this Node, so the check can fail. The real-entry check has no control run
+ * (that would need a second entry without the import); it fails when src/server.ts stops
+ * importing the module before the shell (checked by removing the import: it then prints MEGAMORPHIC).
  */
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
