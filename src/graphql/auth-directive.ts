@@ -11,7 +11,7 @@
 import { defaultFieldResolver, isObjectType, Kind, type ConstDirectiveNode, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
 import { hasScope } from '../domain/auth/scopes.ts'
 import { AppError } from '../errors.ts'
-import type { GraphQLContext } from './context.ts'
+import { principalOf, type MercuriusContext } from './context.ts'
 
 export const AUTH_DIRECTIVE = 'auth'
 
@@ -25,9 +25,9 @@ export function requiredScope (node: { readonly directives?: readonly ConstDirec
   return arg.value
 }
 
-function guarded (scopes: readonly string[], resolve: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+function guarded (scopes: readonly string[], resolve: GraphQLFieldResolver<unknown, MercuriusContext>): GraphQLFieldResolver<unknown, MercuriusContext> {
   return function authorized (parent, args, context, info) {
-    const granted = context.principal.scopes
+    const granted = principalOf(context)?.scopes ?? []
     for (const scope of scopes) {
       if (!hasScope(granted, scope)) throw new AppError('FORBIDDEN', `Missing scope: ${scope}`, { details: { requiredScope: scope } })
     }
@@ -43,7 +43,7 @@ export function enforceAuthDirective (schema: GraphQLSchema): GraphQLSchema {
     for (const field of Object.values(type.getFields())) {
       const scopes = [typeScope, requiredScope(field.astNode)].filter((s): s is string => s !== undefined)
       if (scopes.length === 0) continue
-      field.resolve = guarded(scopes, (field.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>)
+      field.resolve = guarded(scopes, (field.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, MercuriusContext>)
     }
   }
   return schema

@@ -13,7 +13,7 @@ import depthLimit from 'graphql-depth-limit'
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql'
 import type { Config } from '../config.ts'
 import { enforceAuthDirective } from '../graphql/auth-directive.ts'
-import type { GraphQLContext } from '../graphql/context.ts'
+import { withGraphQLContext } from '../graphql/context.ts'
 import { formatErrors } from '../graphql/error-formatter.ts'
 import { limitsHook } from '../graphql/limits/limits-hook.ts'
 import type { QueryDocuments } from '../graphql/query-documents.ts'
@@ -27,7 +27,9 @@ export async function graphqlPlugin (app: FastifyInstance, { config, queryDocume
 
   // The team's limits, and the rate-limit charge for each root selection beyond the first (aliases
   // included; the request itself paid for the first in onRequest), before Mercurius runs anything.
-  const schema = enforceAuthDirective(buildSchema())
+  // Resolvers get their GraphQLContext from Mercurius's own { reply, app } (graphql/context.ts): no
+  // context function, so no await and no copy per request before execution starts.
+  const schema = enforceAuthDirective(withGraphQLContext(buildSchema()))
   const enforceLimits = limitsHook(config.graphql, app.services.policies, schema, queryDocuments, async (req, extra) => {
     const wait = await app.chargeOperations(req, extra)
     if (wait > 0) throw rateLimited(wait)
@@ -51,13 +53,6 @@ export async function graphqlPlugin (app: FastifyInstance, { config, queryDocume
     allowBatchedQueries: false,
     validationRules,
     graphql: { parseOptions: { maxTokens: config.graphql.maxTokens } },
-    context: (request): Omit<GraphQLContext, 'principal'> & { principal: GraphQLContext['principal'] | undefined } => ({
-      principal: request.principal,
-      requestId: request.id,
-      services: app.services,
-      log: request.log,
-      rateLimitRemaining: app.rateLimitRemaining
-    }),
     errorFormatter: formatErrors as never
   })
 

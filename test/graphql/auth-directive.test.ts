@@ -15,6 +15,9 @@ const appError = (res: { errors?: readonly { originalError?: Error | null | unde
   return e instanceof AppError ? e : undefined
 }
 
+/** What Mercurius passes resolvers (graphql/context.ts): its { reply, app }, the principal on the request. */
+const mercuriusContext = (scopes: string[]) => ({ reply: { request: { principal: { kind: 'api_key', teamId: 't', scopes } } }, app: {} })
+
 function setup () {
   const ran: string[] = []
   const schema = enforceAuthDirective(makeExecutableSchema({
@@ -36,7 +39,7 @@ function setup () {
       Mutation: { revoke: () => { ran.push('revoke'); return true } }
     }
   }))
-  const run = (source: string, scopes: string[]) => graphql({ schema, source, contextValue: { principal: { kind: 'api_key', teamId: 't', scopes } } })
+  const run = (source: string, scopes: string[]) => graphql({ schema, source, contextValue: mercuriusContext(scopes) })
   return { ran, run }
 }
 
