@@ -125,6 +125,11 @@ t.test('inbound request logs', async (t) => {
     t.match(res.body, /switchboard_request_log_rows_flushed_total [1-9]/)
     t.match(res.body, /# TYPE switchboard_token_refreshes_total counter/)
     t.match(res.body, /# TYPE switchboard_outbound_requests_total counter/)
+    // prom-client's default process and Node.js metrics, all but the per-collection GC histogram.
+    t.match(res.body, /switchboard_process_cpu_user_seconds_total \d/)
+    t.match(res.body, /switchboard_nodejs_eventloop_lag_p99_seconds \d/)
+    t.match(res.body, /switchboard_nodejs_heap_size_used_bytes \d/)
+    t.notMatch(res.body, /nodejs_gc_duration_seconds/)
   })
 })
 
