@@ -11,6 +11,7 @@
  *
  *   node bench/gateway.bench.ts
  * Knobs: BENCH_DURATION (s per server per round, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
+ * BENCH_PROCESSES (processes per server, 3),
  * BENCH_WARMUP (least s of warm-up, 8), BENCH_WARMUP_MAX (most s, 20),
  * BENCH_PAIRS (head-to-head slots per server, 12), BENCH_PAIR_DURATION (s, 2),
  * BENCH_INJECT_ROUNDS (15), BENCH_INJECT_BATCH (1000), BENCH_CPU_PROF=1
@@ -31,6 +32,14 @@ import { REQUEST_BODY, QUERY, SERVER_KINDS, expectedData, type ServerKind } from
 const DURATION = envInt('BENCH_DURATION', 5)
 const ROUNDS = Math.max(3, envInt('BENCH_ROUNDS', 3))
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50)
+/**
+ * Each server runs in this many processes of its own, and a round's figure for a server is the
+ * mean over them. One process is one draw: on this machine two processes of the same server,
+ * same code, same load, differed by 10–13 % in CPU per request for as long as they lived (an A/A
+ * run of three Switchboard processes, 16 alternating passes: 44.8 / 39.8 / 39.8 µs/req; three bare
+ * Mercurius ones: 25.8 / 27.6 / 23.3), which alone moved a one-process ratio across 0.75.
+ */
+const PROCESSES = Math.max(1, envInt('BENCH_PROCESSES', 3))
 const WARMUP = envInt('BENCH_WARMUP', 8)
 const WARMUP_MAX = Math.max(WARMUP, envInt('BENCH_WARMUP_MAX', 20))
 /** Warm-up ends when a 1 s window's CPU µs/request is within this fraction of the one before. */
@@ -71,6 +80,34 @@ const load = (s: ServerHandle, seconds: number): Promise<LoadResult> =>
 
 /** A load round plus the server's own CPU time per request over it (noise from other processes barely moves it). */
 type Round = LoadResult & { cpuUsPerRequest: number }
+
+/** One server's figure for a round: the mean over its processes (request and error counts summed). */
+function combine (slots: readonly Round[]): Round {
+  const mean = (f: (r: Round) => number): number => slots.reduce((a, r) => a + f(r), 0) / slots.length
+  const sum = (f: (r: Round) => number): number => slots.reduce((a, r) => a + f(r), 0)
+  return {
+    requestsPerSecond: mean((r) => r.requestsPerSecond),
+    cpuUsPerRequest: mean((r) => r.cpuUsPerRequest),
+    latencyP50Ms: median(slots.map((r) => r.latencyP50Ms)),
+    latencyP99Ms: median(slots.map((r) => r.latencyP99Ms)),
+    total: sum((r) => r.total),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    durationSeconds: sum((r) => r.durationSeconds)
+  }
+}
+
+/** Loads every process in `group` in turn; per server kind, the combined figure. */
+async function measureGroup (group: readonly ServerHandle[], seconds: number, label: (s: ServerHandle, res: Round) => string): Promise<Map<ServerKind, Round>> {
+  const slots = new Map<ServerKind, Round[]>()
+  for (const s of group) {
+    const res = await measuredLoad(s, seconds)
+    log(label(s, res))
+    slots.set(s.kind, [...(slots.get(s.kind) ?? []), res])
+  }
+  return new Map([...slots].map(([k, rs]) => [k, combine(rs)]))
+}
 
 async function measuredLoad (s: ServerHandle, seconds: number): Promise<Round> {
   const before = await s.cpuMicros()
@@ -115,31 +152,31 @@ async function httpComparison (): Promise<HttpResults> {
   const rounds = new Map<ServerKind, Round[]>(SERVER_KINDS.map((k) => [k, []]))
   let profileDir: string | undefined
   try {
-    for (const kind of SERVER_KINDS) {
-      log(`starting ${kind}`)
-      const s = await startServer(kind)
-      await verifyOverHttp(s)
-      servers.push(s)
+    for (let p = 0; p < PROCESSES; p++) {
+      for (const kind of SERVER_KINDS) {
+        log(`starting ${kind} (process ${p + 1} of ${PROCESSES})`)
+        const s = await startServer(kind)
+        await verifyOverHttp(s)
+        servers.push(s)
+      }
     }
     for (const s of servers) await warmUp(s)
+    const fmtSlot = (prefix: string) => (s: ServerHandle, res: Round): string =>
+      `${prefix} ${s.kind} (pid ${s.pid}): ${fmtInt(res.requestsPerSecond)} req/s, ${fmtNum(res.cpuUsPerRequest, 1)} CPU µs/req, p99 ${res.latencyP99Ms} ms, non-2xx ${res.non2xx}, errors ${res.errors}`
     for (let r = 0; r < ROUNDS; r++) {
-      for (let i = 0; i < servers.length; i++) {
-        const s = servers[(i + r) % servers.length]! // interleaved; the first slot rotates each round
-        const res = await measuredLoad(s, DURATION)
-        log(`round ${r + 1}/${ROUNDS} ${s.kind}: ${fmtInt(res.requestsPerSecond)} req/s, ${fmtNum(res.cpuUsPerRequest, 1)} CPU µs/req, p99 ${res.latencyP99Ms} ms, non-2xx ${res.non2xx}, errors ${res.errors}`)
-        rounds.get(s.kind)!.push(res)
-      }
+      // Interleaved; the first slot rotates each round.
+      const order = servers.map((_, i) => servers[(i + r) % servers.length]!)
+      const combined = await measureGroup(order, DURATION, fmtSlot(`round ${r + 1}/${ROUNDS}`))
+      for (const [k, res] of combined) rounds.get(k)!.push(res)
     }
     // Head-to-head: Mercurius, (d), (c) back to back in short slots, the order reversed every
-    // other pass (M d c, c d M, …) so neither side always goes first.
+    // other pass (M d c, c d M, …) so neither side always goes first; every process of each.
     const pairs = new Map<ServerKind, Round[]>(HEAD_TO_HEAD.map((k) => [k, []]))
-    const contenders = HEAD_TO_HEAD.map((k) => servers.find((s) => s.kind === k)!)
+    const contenders = servers.filter((s) => (HEAD_TO_HEAD as readonly ServerKind[]).includes(s.kind)) // M d c, process by process
     for (let p = 0; p < PAIRS; p++) {
-      for (const s of p % 2 === 0 ? contenders : [...contenders].reverse()) {
-        const res = await measuredLoad(s, PAIR_DURATION)
-        log(`head-to-head ${p + 1}/${PAIRS} ${s.kind}: ${fmtInt(res.requestsPerSecond)} req/s, ${fmtNum(res.cpuUsPerRequest, 1)} CPU µs/req`)
-        pairs.get(s.kind)!.push(res)
-      }
+      const order = p % 2 === 0 ? contenders : [...contenders].reverse()
+      const combined = await measureGroup(order, PAIR_DURATION, fmtSlot(`head-to-head ${p + 1}/${PAIRS}`))
+      for (const [k, res] of combined) pairs.get(k)!.push(res)
     }
     let profile: string | undefined
     if (PROFILE) {
@@ -274,8 +311,8 @@ const { markdown, notes } = httpTable(http.rounds)
 const out = [
   `## Gateway: same read query, six servers (Switchboard on ${DB_LABEL})`,
   '',
-  `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in its own process (NODE_ENV=production, logging off); ` +
-  `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server per round, ${ROUNDS} interleaved rounds (first slot rotates), after a warm-up each in 1 s windows until the server's CPU µs/req settles (two windows in a row within ${SETTLED * 100} %, at least ${WARMUP} s, at most ${WARMUP_MAX} s). ` +
+  `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in ${PROCESSES} processes of its own (NODE_ENV=production, logging off), a round's figure for a server being the mean over its processes (two processes of the same server differ by up to ~13 % for their whole life on this machine); ` +
+  `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server process per round, ${ROUNDS} interleaved rounds (first slot rotates), after a warm-up each in 1 s windows until the server's CPU µs/req settles (two windows in a row within ${SETTLED * 100} %, at least ${WARMUP} s, at most ${WARMUP_MAX} s). ` +
   `Switchboard: API key (admin:full, own limit 10,000,000/min) + @auth scope + rate limit + depth/cost/policy + request log, on ${DB_LABEL}. ` +
   'Ratios are medians of per-round ratios; targets are checked on req/s. Server CPU µs/req is the server process\'s own CPU time (user + system, including background work such as request-log flushes) per request served: ' +
   'other processes on a shared machine barely move it, so "÷ Mercurius by CPU" (Mercurius\'s CPU per request ÷ this one\'s) corroborates the req/s ratio when the machine is busy. ' +
@@ -287,7 +324,7 @@ const out = [
   '',
   `### Gateway head-to-head: Switchboard against bare Mercurius in alternating ${PAIR_DURATION} s slots (Switchboard on ${DB_LABEL})`,
   '',
-  `The same three server processes as above, already warm, loaded one after another: bare Mercurius, (d), (c), then the reverse order, ${PAIRS} slots each, ${PAIR_DURATION} s per slot, same autocannon settings. ` +
+  `The same processes of three servers as above, already warm, loaded one after another: bare Mercurius, (d), (c) for each of the ${PROCESSES} processes, then the reverse order, ${PAIRS} passes, ${PAIR_DURATION} s per process per pass (a pass's figure for a server is the mean over its processes), same autocannon settings. ` +
   'Each ratio compares slots a few seconds apart, so a burst of load from the machine\'s neighbours moves it far less than the six-server rounds (whose slots for two servers can be half a minute apart); ' +
   'the table gives the median of the per-pair ratios, the middle half of them, and how many pairs reached 0.75. Targets (issues 2 and 6): ≥ 0.75× bare Mercurius.',
   '',
