@@ -34,10 +34,11 @@ const ROUNDS = Math.max(3, envInt('BENCH_ROUNDS', 3))
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50)
 /**
  * Each server runs in this many processes of its own, and a round's figure for a server is the
- * mean over them. One process is one draw: on this machine two processes of the same server,
- * same code, same load, differed by 10–13 % in CPU per request for as long as they lived (an A/A
- * run of three Switchboard processes, 16 alternating passes: 44.8 / 39.8 / 39.8 µs/req; three bare
- * Mercurius ones: 25.8 / 27.6 / 23.3), which alone moved a one-process ratio across 0.75.
+ * mean over them. One process is one draw: on this machine processes of the same server, same
+ * code, same load, differed by 10–40 % in CPU per request for as long as they lived (an A/A run
+ * of three Switchboard processes, 16 alternating 1 s passes: 44.8 / 39.8 / 39.8 µs/req; three bare
+ * Mercurius ones: 25.8 / 27.6 / 23.3; in another run two bare Mercurius processes, 10 passes:
+ * 40.3 / 28.4), which alone moved a one-process ratio across 0.75.
  */
 const PROCESSES = Math.max(1, envInt('BENCH_PROCESSES', 3))
 const WARMUP = envInt('BENCH_WARMUP', 8)
@@ -311,7 +312,7 @@ const { markdown, notes } = httpTable(http.rounds)
 const out = [
   `## Gateway: same read query, six servers (Switchboard on ${DB_LABEL})`,
   '',
-  `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in ${PROCESSES} processes of its own (NODE_ENV=production, logging off), a round's figure for a server being the mean over its processes (two processes of the same server differ by up to ~13 % for their whole life on this machine); ` +
+  `Query \`${QUERY}\` (${(expected as { data: { scopes: unknown[] } }).data.scopes.length} objects) as POST /graphql; each server in ${PROCESSES} processes of its own (NODE_ENV=production, logging off), a round's figure for a server being the mean over its processes (processes of the same server differed by 10–40 % for their whole life on this machine); ` +
   `autocannon in a separate process, loopback, -c ${CONNECTIONS}, ${DURATION} s per server process per round, ${ROUNDS} interleaved rounds (first slot rotates), after a warm-up each in 1 s windows until the server's CPU µs/req settles (two windows in a row within ${SETTLED * 100} %, at least ${WARMUP} s, at most ${WARMUP_MAX} s). ` +
   `Switchboard: API key (admin:full, own limit 10,000,000/min) + @auth scope + rate limit + depth/cost/policy + request log, on ${DB_LABEL}. ` +
   'Ratios are medians of per-round ratios; targets are checked on req/s. Server CPU µs/req is the server process\'s own CPU time (user + system, including background work such as request-log flushes) per request served: ' +
