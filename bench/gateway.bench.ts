@@ -13,7 +13,7 @@
  * Knobs: BENCH_DURATION (s per server per round, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
  * BENCH_PROCESSES (processes per server, 3),
  * BENCH_WARMUP (least s of warm-up, 8), BENCH_WARMUP_MAX (most s, 20),
- * BENCH_PAIRS (head-to-head slots per server, 12), BENCH_PAIR_DURATION (s, 2),
+ * BENCH_PAIRS (head-to-head passes, 12), BENCH_PAIR_DURATION (s per process per pass, 2),
  * BENCH_INJECT_ROUNDS (15), BENCH_INJECT_BATCH (1000), BENCH_CPU_PROF=1
  * (profile Switchboard under load), BENCH_DATABASE_URL (Switchboard on a PostgreSQL server
  * instead of PGlite; a fresh database is created there and dropped).
