@@ -105,7 +105,9 @@ async function measureGroup (group: readonly ServerHandle[], seconds: number, la
   for (const s of group) {
     const res = await measuredLoad(s, seconds)
     log(label(s, res))
-    slots.set(s.kind, [...(slots.get(s.kind) ?? []), res])
+    const ofKind = slots.get(s.kind)
+    if (ofKind === undefined) slots.set(s.kind, [res])
+    else ofKind.push(res)
   }
   return new Map([...slots].map(([k, rs]) => [k, combine(rs)]))
 }
