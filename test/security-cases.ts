@@ -40,37 +40,45 @@ export async function fingerprint (app: TestApp): Promise<string> {
   return parts.join(',')
 }
 
+/**
+ * Runs as one subtest, fixtures included. Test files call this at their top level after their
+ * own subtests, which tap starts at once: fixtures made outside a subtest were written while an
+ * earlier subtest ran, and one asserting "no row written" saw their rows (a CI failure).
+ */
 export async function runSecurityCases (t: Tap, app: TestApp, cases: OperationCase[]): Promise<void> {
-  const own = await fixture(app, 'security-own')
-  const other = await fixture(app, 'security-other')
+  await t.test('security cases', async (t) => {
+    const own = await fixture(app, 'security-own')
+    const other = await fixture(app, 'security-other')
+    for (const c of cases) await securityCase(t, app, c, own, other)
+  })
+}
 
-  for (const c of cases) {
-    await t.test(`${c.name}: security`, async (t) => {
-      const variables = c.variables?.(own)
+async function securityCase (t: Tap, app: TestApp, c: OperationCase, own: Fixture, other: Fixture): Promise<void> {
+  await t.test(`${c.name}: security`, async (t) => {
+    const variables = c.variables?.(own)
 
-      const anon = await app.gql(c.query, { ...(variables !== undefined && { variables }) })
-      t.equal(anon.status, 401, 'unauthenticated → 401')
-      t.equal(anon.body.errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
-      t.equal(anon.body.data ?? null, null, 'no data without credentials')
+    const anon = await app.gql(c.query, { ...(variables !== undefined && { variables }) })
+    t.equal(anon.status, 401, 'unauthenticated → 401')
+    t.equal(anon.body.errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
+    t.equal(anon.body.data ?? null, null, 'no data without credentials')
 
-      if (c.scope !== 'authenticated') {
-        const wrong = await app.keyWith(own.teamId, [c.scope === 'sync:read' ? 'sync:write' : 'sync:read'])
-        const before = await fingerprint(app)
-        const res = await app.gql(c.query, { auth: wrong.key, ...(variables !== undefined && { variables }) })
-        t.equal(res.status, 403, 'wrong scope → 403')
-        t.equal(res.body.errors?.[0]?.extensions.code, 'FORBIDDEN')
-        t.equal(await fingerprint(app), before, 'nothing written')
-      }
+    if (c.scope !== 'authenticated') {
+      const wrong = await app.keyWith(own.teamId, [c.scope === 'sync:read' ? 'sync:write' : 'sync:read'])
+      const before = await fingerprint(app)
+      const res = await app.gql(c.query, { auth: wrong.key, ...(variables !== undefined && { variables }) })
+      t.equal(res.status, 403, 'wrong scope → 403')
+      t.equal(res.body.errors?.[0]?.extensions.code, 'FORBIDDEN')
+      t.equal(await fingerprint(app), before, 'nothing written')
+    }
 
-      if (c.crossTeam !== undefined) {
-        const foreign = await app.gql(c.query, { auth: own.adminKey, variables: c.crossTeam.foreign(other) })
-        const missing = await app.gql(c.query, { auth: own.adminKey, variables: c.crossTeam.missing() })
-        t.equal(foreign.body.errors?.[0]?.extensions.code, 'NOT_FOUND', "another team's id → NOT_FOUND")
-        t.equal(foreign.status, missing.status, 'same status as a missing id')
-        t.equal(foreign.body.errors?.[0]?.message, missing.body.errors?.[0]?.message, 'same message as a missing id')
-      }
-    })
-  }
+    if (c.crossTeam !== undefined) {
+      const foreign = await app.gql(c.query, { auth: own.adminKey, variables: c.crossTeam.foreign(other) })
+      const missing = await app.gql(c.query, { auth: own.adminKey, variables: c.crossTeam.missing() })
+      t.equal(foreign.body.errors?.[0]?.extensions.code, 'NOT_FOUND', "another team's id → NOT_FOUND")
+      t.equal(foreign.status, missing.status, 'same status as a missing id')
+      t.equal(foreign.body.errors?.[0]?.message, missing.body.errors?.[0]?.message, 'same message as a missing id')
+    }
+  })
 }
 
 async function fixture (app: TestApp, name: string): Promise<Fixture> {
