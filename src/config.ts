@@ -21,10 +21,23 @@ export interface Config {
   requestTimeoutMs: number
   database:
     | { kind: 'pglite'; dataDir: string; migrateOnStart: true }
-    | { kind: 'postgres'; url: string; poolSize: number; migrateOnStart: boolean }
+    | { kind: 'postgres'; url: string; poolSize: number; migrateOnStart: boolean; connectTimeoutMs?: number }
+  /** NODE_ENV=production on the embedded database was allowed explicitly (EMBEDDED_IN_PRODUCTION). */
+  embeddedInProduction: boolean
   /** Where embedded-mode files live (PGlite store, generated dev secrets). */
   dataDir: string
   redisUrl: string | undefined
+  /** Longest a Redis command may take before the caller fails open (a hung Redis, not only a refused one). */
+  redisCommandTimeoutMs: number
+  /** Browser origins allowed by CORS; empty = CORS off (no Access-Control-* headers). */
+  corsOrigins: string[]
+  /** The one outbound guard for URLs that a team or a caller supplies (src/connectors/outbound/). */
+  outbound: {
+    /** Lift the private/loopback address rule (local development and tests only; warned at start). */
+    allowPrivate: boolean
+  }
+  /** Idempotency-Key handling for mutations: how long a key and its stored response are kept. */
+  idempotency: { ttlSeconds: number }
   jwt: {
     /** HS256 secret; undefined when a JWKS URL is used instead. */
     secret: Uint8Array | undefined
@@ -34,11 +47,17 @@ export interface Config {
     issuer: string | undefined
     audience: string | undefined
     teamClaim: string
+    /** Longest lifetime accepted for a token (exp − iat, or exp − now without iat), in seconds. */
+    maxAgeSeconds: number
   }
   apiKeys: {
     /** How long a verified key stays in the in-process cache; bounds revocation delay on other instances. */
     cacheTtlMs: number
     defaultExpiryDays: number
+    /** Ceiling for any key's expiry, in days from its creation or update. */
+    maxExpiryDays: number
+    /** Ceiling for any key's `rateLimit.requests` (default 100 × RATE_LIMIT_REQUESTS). */
+    maxRateLimitRequests: number
     usageFlushMs: number
   }
   rateLimit: {
@@ -126,8 +145,6 @@ export interface ConnectorConfig {
   maxQueueWaitMs: number
   /** Largest file downloaded from a caller-given URL (saveToCloudStorage, publishMockup sources). */
   fileMaxBytes: number
-  /** Allow caller-given file URLs that resolve to loopback/private addresses (tests, local development only). */
-  fileAllowPrivate: boolean
 }
 
 export class ConfigError extends Error {
@@ -205,9 +222,14 @@ export function loadConfig (env: Env = process.env): Config {
   const databaseUrl = r.url('DATABASE_URL', ['postgres:', 'postgresql:'])
   const poolSize = r.int('DATABASE_POOL_SIZE', 10, 1, 100)
   const migrateOnStart = r.bool('MIGRATE_ON_START', false)
+  const connectTimeoutMs = r.int('DATABASE_CONNECT_TIMEOUT_MS', 1000, 100, 60_000)
   const database: Config['database'] = databaseUrl !== undefined
-    ? { kind: 'postgres', url: databaseUrl, poolSize, migrateOnStart }
+    ? { kind: 'postgres', url: databaseUrl, poolSize, migrateOnStart, connectTimeoutMs }
     : { kind: 'pglite', dataDir: join(dataDir, 'pglite'), migrateOnStart: true }
+  const embeddedInProduction = r.bool('EMBEDDED_IN_PRODUCTION', false)
+  if (production && database.kind === 'pglite' && !embeddedInProduction) {
+    r.problems.push('DATABASE_URL is required when NODE_ENV=production: the embedded PGlite database runs with fsync off and is not crash-durable (set EMBEDDED_IN_PRODUCTION=true to accept that)')
+  }
 
   const jwtSecretRaw = r.str('JWT_SECRET')
   const jwksUrl = r.url('JWT_JWKS_URL', ['https:', 'http:'])
@@ -229,6 +251,12 @@ export function loadConfig (env: Env = process.env): Config {
   }
 
   const cacheTtlMs = r.int('API_KEY_CACHE_TTL_MS', 4000, 0, 5000)
+  const defaultRequests = r.int('RATE_LIMIT_REQUESTS', 1000, 1, 10_000_000)
+  const maxExpiryDays = r.int('API_KEY_MAX_EXPIRY_DAYS', 365, 1, 3650)
+  const defaultExpiryDays = r.int('API_KEY_DEFAULT_EXPIRY_DAYS', Math.min(90, maxExpiryDays), 1, 3650)
+  if (defaultExpiryDays > maxExpiryDays) r.problems.push(`API_KEY_DEFAULT_EXPIRY_DAYS (${defaultExpiryDays}) must not exceed API_KEY_MAX_EXPIRY_DAYS (${maxExpiryDays})`)
+  const maxRateLimitRequests = r.int('API_KEY_MAX_RATE_LIMIT', Math.min(defaultRequests * 100, 1_000_000_000), 1, 1_000_000_000)
+  if (maxRateLimitRequests < defaultRequests) r.problems.push(`API_KEY_MAX_RATE_LIMIT (${maxRateLimitRequests}) must not be below RATE_LIMIT_REQUESTS (${defaultRequests})`)
   const maxPageSize = r.int('GRAPHQL_MAX_PAGE_SIZE', 100, 1, 1000)
 
   const encryption = encryptionKeys(r, production, dataDir)
@@ -246,22 +274,30 @@ export function loadConfig (env: Env = process.env): Config {
     requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
     database,
     dataDir,
+    embeddedInProduction,
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisCommandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 50, 5, 10_000),
+    corsOrigins: corsOrigins(r),
+    outbound: { allowPrivate: r.bool('OUTBOUND_ALLOW_PRIVATE', false) },
+    idempotency: { ttlSeconds: r.int('IDEMPOTENCY_TTL_SECONDS', 86_400, 60, 7 * 86_400) },
     jwt: {
       secret,
       secretGenerated,
       jwksUrl,
       issuer: r.str('JWT_ISSUER'),
       audience: r.str('JWT_AUDIENCE'),
-      teamClaim: r.str('JWT_TEAM_CLAIM', 'team_id')!
+      teamClaim: r.str('JWT_TEAM_CLAIM', 'team_id')!,
+      maxAgeSeconds: r.int('JWT_MAX_AGE', 86_400, 60, 30 * 86_400)
     },
     apiKeys: {
       cacheTtlMs,
-      defaultExpiryDays: r.int('API_KEY_DEFAULT_EXPIRY_DAYS', 90, 1, 3650),
+      defaultExpiryDays,
+      maxExpiryDays,
+      maxRateLimitRequests,
       usageFlushMs: r.int('API_KEY_USAGE_FLUSH_MS', 2000, 50, 60_000)
     },
     rateLimit: {
-      defaultRequests: r.int('RATE_LIMIT_REQUESTS', 1000, 1, 10_000_000),
+      defaultRequests,
       defaultWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
       authFailuresPerMinute: r.int('AUTH_FAILURES_PER_MINUTE', 100, 1, 100_000),
       headers: r.oneOf('RATE_LIMIT_HEADERS', ['always', 'exceeded'] as const, 'exceeded')
@@ -381,10 +417,34 @@ function integrationsConfig (r: EnvReader, env: Env, production: boolean, port: 
       breakerThreshold: r.int('CONNECTOR_BREAKER_THRESHOLD', 5, 1, 1000),
       breakerHalfOpenMs: r.int('CONNECTOR_BREAKER_HALF_OPEN_MS', 10_000, 10, 600_000),
       maxQueueWaitMs: r.int('CONNECTOR_MAX_QUEUE_WAIT_MS', 30_000, 0, 600_000),
-      fileMaxBytes: r.int('CONNECTOR_FILE_MAX_BYTES', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-      fileAllowPrivate: r.bool('CONNECTOR_FILE_ALLOW_PRIVATE', false)
+      fileMaxBytes: r.int('CONNECTOR_FILE_MAX_BYTES', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024)
     }
   }
+}
+
+/**
+ * CORS_ORIGINS: comma-separated exact origins (`https://app.example.com`) allowed to call the API
+ * from a browser. Unset = CORS off. `*` is accepted only alone, and then credentials are never allowed.
+ */
+function corsOrigins (r: EnvReader): string[] {
+  const raw = r.str('CORS_ORIGINS')
+  if (raw === undefined) return []
+  const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '')
+  if (entries.includes('*')) {
+    if (entries.length > 1) r.problems.push('CORS_ORIGINS: "*" must stand alone')
+    return ['*']
+  }
+  const origins: string[] = []
+  for (const entry of entries) {
+    try {
+      const u = new URL(entry)
+      if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.origin !== entry.replace(/\/$/, '')) throw new Error('not an origin')
+      origins.push(u.origin)
+    } catch {
+      r.problems.push(`CORS_ORIGINS entry "${entry}" is not an origin (scheme://host[:port])`)
+    }
+  }
+  return origins
 }
 
 /** METRICS_TOKEN: a bearer token long enough not to be guessed; unset = no /metrics endpoint. */

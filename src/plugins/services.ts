@@ -87,7 +87,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   const operations = new OperationService({
     contexts: new ConnectorContexts({
       db, clock, catalog, tokens, log: app.log,
-      files: fileSource({ maxBytes: cc.fileMaxBytes, allowPrivate: cc.fileAllowPrivate, timeoutMs: config.integrations.providerTimeoutMs }),
+      files: fileSource({ maxBytes: cc.fileMaxBytes, allowPrivate: config.outbound.allowPrivate, timeoutMs: config.integrations.providerTimeoutMs }),
       outbound: {
         http,
         breakers: new Breakers({ threshold: cc.breakerThreshold, halfOpenMs: cc.breakerHalfOpenMs }),

@@ -1,7 +1,7 @@
 /**
  * Downloads of caller-given file URLs (mockups to store or publish). Only http(s); redirects are
  * not followed; the host must not resolve to a loopback, private, link-local or metadata
- * address unless CONNECTOR_FILE_ALLOW_PRIVATE (tests, local development); the body is read up
+ * address unless OUTBOUND_ALLOW_PRIVATE (tests, local development); the body is read up
  * to CONNECTOR_FILE_MAX_BYTES and the download is aborted at the provider timeout.
  */
 import { lookup } from 'node:dns/promises'
