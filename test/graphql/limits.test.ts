@@ -127,7 +127,7 @@ t.test('introspection needs admin:full and a policy that allows it', async (t) =
 })
 
 t.test('production: introspection and GraphiQL are off', async (t) => {
-  const prod = await build(t, { env: { NODE_ENV: 'production', LOG_LEVEL: 'silent', ENCRYPTION_KEYS: `1:${Buffer.alloc(32, 7).toString('base64')}` } })
+  const prod = await build(t, { env: { NODE_ENV: 'production', EMBEDDED_IN_PRODUCTION: 'true', LOG_LEVEL: 'silent', ENCRYPTION_KEYS: `1:${Buffer.alloc(32, 7).toString('base64')}` } })
   const { adminKey } = await prod.seedTeam('prod')
   const res = await prod.gql('{ __schema { queryType { name } } }', { auth: adminKey })
   t.equal(res.status, 400, 'introspection is a validation error in production, even for admins')

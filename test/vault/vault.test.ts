@@ -66,7 +66,7 @@ t.test('config: production refuses to start without a key; dev generates a key f
   t.equal(readFileSync(join(dir, 'encryption-key'), 'utf8').trim().length, 44)
   t.throws(() => loadConfig({ NODE_ENV: 'development', DATA_DIR: dir, ENCRYPTION_KEYS: '1:' + randomBytes(16).toString('base64') }), ConfigError, 'short key')
   t.throws(() => loadConfig({ NODE_ENV: 'development', DATA_DIR: dir, ENCRYPTION_KEYS: 'abc' }), ConfigError, 'no version')
-  const two = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), DATA_DIR: dir, OAUTH_REDIRECT_ALLOWLIST: 'https://app.example', ENCRYPTION_KEYS: `2:${randomBytes(32).toString('base64')}, 1:${randomBytes(32).toString('base64')}` })
+  const two = loadConfig({ NODE_ENV: 'production', EMBEDDED_IN_PRODUCTION: 'true', JWT_SECRET: 'x'.repeat(40), DATA_DIR: dir, OAUTH_REDIRECT_ALLOWLIST: 'https://app.example', ENCRYPTION_KEYS: `2:${randomBytes(32).toString('base64')}, 1:${randomBytes(32).toString('base64')}` })
   t.same(two.encryption.keys.map((x) => x.version), [2, 1])
   t.notOk(two.encryption.generated)
 })
