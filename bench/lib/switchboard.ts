@@ -30,6 +30,8 @@ export async function seededSwitchboard (database: Database, opts: { env?: Recor
     ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
     // Only used for embedded-mode files; the database is passed in, so nothing is written there.
     DATA_DIR: '/tmp/switchboard-bench',
+    // The database is passed in (either kind); this only lets production mode load without DATABASE_URL.
+    EMBEDDED_IN_PRODUCTION: 'true',
     RATE_LIMIT_REQUESTS: '10000000',
     ...opts.env
   })
