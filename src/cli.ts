@@ -83,7 +83,7 @@ async function run (argv: string[], config: Config): Promise<Output> {
     const unknown = scopes.filter((s) => !isScope(s))
     if (unknown.length > 0) throw new UsageError(`unknown scope: ${unknown.join(', ')}`)
     const days = values['expires-in-days'] === undefined ? undefined : Number(values['expires-in-days'])
-    if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new UsageError('--expires-in-days must be a positive integer')
+    if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > config.apiKeys.maxExpiryDays)) throw new UsageError(`--expires-in-days must be an integer from 1 to ${config.apiKeys.maxExpiryDays} (API_KEY_MAX_EXPIRY_DAYS)`)
     return withDatabase(config, async (db) => {
       if (config.database.kind === 'pglite') await db.migrate()
       if (await new TeamService({ db: db.db }).get(team) === undefined) throw new UsageError(`no team ${team}`)
@@ -92,7 +92,8 @@ async function run (argv: string[], config: Config): Promise<Output> {
         clock: systemClock,
         verifier: new ApiKeyVerifier({ db: db.db, clock: systemClock, ttlMs: 0 }),
         pages: config.graphql,
-        defaultExpiryDays: config.apiKeys.defaultExpiryDays
+        limits: config.apiKeys,
+        defaultRateLimit: config.rateLimit
       })
       const expiresAt = days === undefined ? null : new Date(Date.now() + days * 86_400_000)
       const { apiKey, secret } = await service.createForTeam(team, { name, scopes, expiresAt }, { type: 'system', id: 'cli' })

@@ -110,13 +110,14 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
     teams,
     keyVerifier,
     usage,
-    apiKeys: new ApiKeyService({ db, clock, verifier: keyVerifier, pages: config.graphql, defaultExpiryDays: config.apiKeys.defaultExpiryDays }),
+    apiKeys: new ApiKeyService({ db, clock, verifier: keyVerifier, pages: config.graphql, limits: config.apiKeys, defaultRateLimit: config.rateLimit }),
     authenticator: new Authenticator({
       keys: keyVerifier,
       jwt: new JwtVerifier(config.jwt),
       usage,
       teams: new CachedTeamDirectory({ teams, ttlMs: 60_000 }),
-      clock
+      clock,
+      maxKeyRateLimit: config.apiKeys.maxRateLimitRequests
     }),
     policies: new GraphqlPolicyService({
       db,

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { sql } from 'drizzle-orm'
 import { spawnSync } from 'node:child_process'
-import { build, dbKind, testClock } from '../helper.ts'
+import { hashApiKey } from '../../src/domain/api-keys/api-key-format.ts'
+import { build, dbKind, signToken, testClock } from '../helper.ts'
 import { randomId, runSecurityCases, tableRows } from '../security-cases.ts'
 
 const clock = testClock()
@@ -86,6 +87,91 @@ t.test('createApiKey: no escalation', async (t) => {
   t.equal(rotate.body.errors?.[0]?.extensions.code, 'FORBIDDEN', 'cannot rotate a more powerful key to obtain its secret')
   const widen = await gql('mutation($id: ID!) { updateApiKey(id: $id, input: { scopes: ["admin:full"] }) { id } }', { auth: writer.key, variables: { id: ok.body.data!.createApiKey.apiKey.id } })
   t.equal(widen.body.errors?.[0]?.extensions.code, 'FORBIDDEN', 'cannot widen a key beyond own scopes')
+})
+
+const UPDATE_KEY = 'mutation($id: ID!, $input: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $input) { scopes rateLimit { requests windowMs } expiresAt } }'
+const ROTATE_KEY = 'mutation($id: ID!) { rotateApiKey(id: $id) { secret apiKey { id scopes rateLimit { requests windowMs } expiresAt } } }'
+const inDays = (days: number): Date => new Date(clock.now().getTime() + days * 86_400_000)
+const errorOf = (res: { body: { errors?: Array<{ extensions: Record<string, unknown> }> } }): { code: unknown, field: unknown } =>
+  ({ code: res.body.errors?.[0]?.extensions.code, field: res.body.errors?.[0]?.extensions.field })
+
+t.test('a key cannot widen itself (limit, expiry, scopes); narrowing is allowed', async (t) => {
+  const { teamId, adminKey } = await seedTeam('self-widen')
+  const { apiKey, secret: self } = await app.app.services.apiKeys.createForTeam(teamId,
+    { name: 'self', scopes: ['keys:write', 'keys:read'], rateLimit: { requests: 100, windowMs: 60_000 }, expiresAt: inDays(30) }, { type: 'system', id: 'test' })
+  const row = async (): Promise<unknown> => (await gql(`query($id: ID!) { apiKey(id: $id) { ${KEY_FIELDS} } }`, { auth: adminKey, variables: { id: apiKey.id } })).body.data?.apiKey
+  const before = await row()
+
+  const refused: Array<[string, Record<string, unknown>, { code: string, field?: string }]> = [
+    // the attack as reported: both values are also over the ceilings, which every principal meets first
+    ['limit 2^31-1', { rateLimit: { requests: 2 ** 31 - 1, windowMs: 1000 } }, { code: 'BAD_USER_INPUT', field: 'rateLimit' }],
+    ['expiry 9999-12-31', { expiresAt: '9999-12-31T00:00:00.000Z' }, { code: 'BAD_USER_INPUT', field: 'expiresAt' }],
+    // under the ceilings, still wider than the key itself
+    ['more requests', { rateLimit: { requests: 101, windowMs: 60_000 } }, { code: 'FORBIDDEN' }],
+    ['same requests in a shorter window', { rateLimit: { requests: 100, windowMs: 30_000 } }, { code: 'FORBIDDEN' }],
+    ['fewer requests but a faster rate', { rateLimit: { requests: 50, windowMs: 1000 } }, { code: 'FORBIDDEN' }],
+    ['dropping its limit for the larger server default', { rateLimit: null }, { code: 'FORBIDDEN' }],
+    ['a later expiry', { expiresAt: inDays(31).toISOString() }, { code: 'FORBIDDEN' }],
+    ['a scope it lacks', { scopes: ['keys:write', 'keys:read', 'logs:read'] }, { code: 'FORBIDDEN' }]
+  ]
+  for (const [label, input, want] of refused) {
+    const res = await gql(UPDATE_KEY, { auth: self, variables: { id: apiKey.id, input } })
+    t.match(errorOf(res), want, `${label} → ${want.code}`)
+    t.not(res.status, 200, label)
+  }
+  t.same(await row(), before, 'the key is unchanged')
+
+  const narrowed = await gql(UPDATE_KEY, { auth: self, variables: { id: apiKey.id, input: { rateLimit: { requests: 50, windowMs: 60_000 }, expiresAt: inDays(20).toISOString(), scopes: ['keys:write'] } } })
+  t.same(narrowed.body.data?.updateApiKey, { scopes: ['keys:write'], rateLimit: { requests: 50, windowMs: 60_000 }, expiresAt: inDays(20).toISOString() }, 'narrowing its own key is allowed')
+
+  const rotated = await gql(ROTATE_KEY, { auth: self, variables: { id: apiKey.id } })
+  t.equal(rotated.status, 200, 'a key may rotate itself')
+  t.same(rotated.body.data?.rotateApiKey.apiKey.expiresAt, inDays(20).toISOString(), 'rotating itself does not extend its life')
+  t.same(rotated.body.data?.rotateApiKey.apiKey.rateLimit, { requests: 50, windowMs: 60_000 })
+
+  const other = await app.app.services.apiKeys.createForTeam(teamId, { name: 'other', scopes: ['keys:read'], expiresAt: inDays(30) }, { type: 'system', id: 'test' })
+  const byAdmin = await gql(ROTATE_KEY, { auth: adminKey, variables: { id: other.apiKey.id } })
+  t.equal(byAdmin.body.data?.rotateApiKey.apiKey.expiresAt, inDays(app.config.apiKeys.defaultExpiryDays).toISOString(), 'rotating another key still renews it to the default expiry')
+})
+
+t.test('ceilings: every key, whoever writes it, stays within the rate-limit and expiry maxima', async (t) => {
+  const { teamId, adminKey } = await seedTeam('ceilings')
+  const max = app.config.apiKeys.maxRateLimitRequests
+  const maxDays = app.config.apiKeys.maxExpiryDays
+  const owner = await signToken({ sub: 'owner', team: teamId, role: 'owner' })
+  const over: Array<[string, Record<string, unknown>, string]> = [
+    ['rateLimit one over the ceiling', { rateLimit: { requests: max + 1, windowMs: 60_000 } }, 'rateLimit'],
+    ['rateLimit 2^31-1', { rateLimit: { requests: 2 ** 31 - 1, windowMs: 1000 } }, 'rateLimit'],
+    ['expiry a minute past the ceiling', { expiresAt: new Date(inDays(maxDays).getTime() + 60_000).toISOString() }, 'expiresAt'],
+    ['expiry 9999-12-31', { expiresAt: '9999-12-31T00:00:00.000Z' }, 'expiresAt']
+  ]
+  const target = await keyWith(teamId, ['keys:read'])
+  const before = await dumpRows()
+  for (const [who, auth] of [['admin key', adminKey], ['owner JWT', owner]] as const) {
+    for (const [label, extra, field] of over) {
+      const created = await gql(CREATE, { auth, variables: { input: { name: 'big', scopes: ['keys:read'], ...extra } } })
+      t.same(errorOf(created), { code: 'BAD_USER_INPUT', field }, `${who} creates: ${label}`)
+      t.equal(created.status, 400)
+      const updated = await gql(UPDATE_KEY, { auth, variables: { id: target.id, input: extra } })
+      t.same(errorOf(updated), { code: 'BAD_USER_INPUT', field }, `${who} updates: ${label}`)
+    }
+  }
+  t.same(await dumpRows(), before, 'no row written')
+
+  const atCeiling = await gql(CREATE, { auth: adminKey, variables: { input: { name: 'max', scopes: ['keys:read'], rateLimit: { requests: max, windowMs: 1000 }, expiresAt: inDays(maxDays).toISOString() } } })
+  t.equal(atCeiling.status, 200, 'exactly at both ceilings is allowed')
+  const noExpiry = await gql(`mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { expiresAt } } }`, { auth: adminKey, variables: { input: { name: 'never', scopes: ['keys:read'], expiresAt: null } } })
+  t.equal(noExpiry.body.data?.createApiKey.apiKey.expiresAt, inDays(app.config.apiKeys.defaultExpiryDays).toISOString(), 'expiresAt: null is the default expiry, never "no expiry"')
+
+  // A key written before the ceilings existed (or under a higher one) is brought within them.
+  const legacy = await keyWith(teamId, ['keys:read'])
+  await app.database.rows(sql`update api_keys set rate_limit_requests = ${2 ** 31 - 1}, rate_limit_window_ms = 1000, expires_at = '9999-12-31' where id = ${legacy.id}`)
+  app.app.services.keyVerifier.invalidate(hashApiKey(legacy.key))
+  const seen = await app.app.services.authenticator.authenticate(legacy.key)
+  t.same(seen.ok ? seen.principal.rateLimit : undefined, { requests: max, windowMs: 1000 }, 'its limit counts as the ceiling when it is used')
+  const rotated = await gql(ROTATE_KEY, { auth: adminKey, variables: { id: legacy.id } })
+  t.same(rotated.body.data?.rotateApiKey.apiKey.rateLimit, { requests: max, windowMs: 1000 }, 'rotation carries the limit over at the ceiling')
+  t.equal(rotated.body.data?.rotateApiKey.apiKey.expiresAt, inDays(maxDays).toISOString(), 'and the expiry at the ceiling')
 })
 
 t.test('apiKeys: cursor pagination covers every key once, newest first', async (t) => {

@@ -1,7 +1,10 @@
 /**
  * API key management for a team. Every method takes the calling principal and only ever
  * touches rows of the principal's team; another team's key id answers NOT_FOUND.
- * No escalation: a principal can only grant (or rotate, or widen to) scopes it holds itself.
+ * No escalation: a principal can only grant (or rotate, or widen to) scopes it holds itself,
+ * and cannot widen the key it authenticates with at all (scopes, rate limit, expiry).
+ * Ceilings: every key's `rateLimit.requests` and expiry stay within the configured maxima,
+ * whoever writes it (admin, user, CLI); rotation brings an older key's settings within them.
  */
 import { and, count, desc, eq, getTableColumns, lt, sql } from 'drizzle-orm'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.ts'
@@ -29,12 +32,21 @@ export interface KeyCheck { valid: boolean, reason: KeyInvalidReason | null, key
 const MAX_GRACE_SECONDS = 7 * 24 * 3600
 const { keyHash: _hash, ...viewColumns } = getTableColumns(apiKeys)
 
+/** Expiry default and the ceilings every key is held to (`config.apiKeys`). */
+export interface KeyLimits {
+  defaultExpiryDays: number
+  maxExpiryDays: number
+  maxRateLimitRequests: number
+}
+
 export interface ApiKeyServiceDeps {
   db: Db
   clock: Clock
   verifier: ApiKeyVerifier
   pages: PageLimits
-  defaultExpiryDays: number
+  limits: KeyLimits
+  /** What a key without its own limit gets (`config.rateLimit`): the yardstick for "widening" to `rateLimit: null`. */
+  defaultRateLimit: { defaultRequests: number, defaultWindowMs: number }
 }
 
 export class ApiKeyService {
@@ -68,9 +80,11 @@ export class ApiKeyService {
 
   /** Also used by the CLI and first-start bootstrap, which act as the system. */
   async createForTeam (teamId: string, input: CreateKeyInput, actor: { type: 'user' | 'api_key' | 'system', id: string, label?: string }, requestId?: string): Promise<CreatedKey> {
+    // The system callers check their input first; this keeps the ceilings true of every row.
+    const within = this.#withinCeilings(input)
+    if (!within.ok) throw within.error
     const secret = generateApiKey()
-    const now = this.#d.clock.now()
-    const expiresAt = input.expiresAt ?? new Date(now.getTime() + this.#d.defaultExpiryDays * 86_400_000)
+    const expiresAt = input.expiresAt ?? addDays(this.#d.clock.now(), this.#d.limits.defaultExpiryDays)
     const apiKey = await this.#d.db.transaction(async (tx) => {
       const [row] = await tx.insert(apiKeys).values({
         id: newId(),
@@ -94,6 +108,10 @@ export class ApiKeyService {
     const checked = this.#validate(p, input, false)
     if (!checked.ok) return checked
     return this.#change(p, id, 'api_key.updated', requestId, async (tx, current) => {
+      const widened = current.id === p.apiKeyId ? this.#widens(current, input) : undefined
+      if (widened !== undefined) {
+        return fail(new AppError('FORBIDDEN', `A key cannot widen its own ${widened}; another key or a user with keys:write can`, { details: { field: widened } }))
+      }
       const [row] = await tx.update(apiKeys).set({
         ...(input.name != null && { name: input.name.trim() }),
         ...(input.scopes != null && { scopes: [...new Set(input.scopes)] }),
@@ -107,7 +125,11 @@ export class ApiKeyService {
 
   /**
    * Issue a new key with the same name, scopes and rate limit; the old key keeps working for
-   * `gracePeriodSeconds` (its expiry is brought forward) and then stops.
+   * `gracePeriodSeconds` (its expiry is brought forward) and then stops. The new key expires
+   * at the later of the old expiry and the default expiry, except when a key rotates itself:
+   * then it keeps the old expiry, so a key cannot renew its own life. Settings from before the
+   * ceilings (or under a higher one) are brought down to them: rotation, the answer to a leak,
+   * is never refused over a limit the caller did not ask for.
    */
   async rotate (p: Principal, id: string, gracePeriodSeconds: number, requestId?: string): Promise<Result<CreatedKey>> {
     if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0 || gracePeriodSeconds > MAX_GRACE_SECONDS) {
@@ -115,9 +137,11 @@ export class ApiKeyService {
     }
     const secret = generateApiKey()
     const now = this.#d.clock.now()
+    const { maxRateLimitRequests, maxExpiryDays, defaultExpiryDays } = this.#d.limits
     let created: ApiKeyView | undefined
     const result = await this.#change(p, id, 'api_key.rotated', requestId, async (tx, old) => {
       if (old.revokedAt !== null) return fail(badInput('A revoked key cannot be rotated'))
+      const renewed = old.id === p.apiKeyId ? old.expiresAt.getTime() : Math.max(old.expiresAt.getTime(), addDays(now, defaultExpiryDays).getTime())
       const [fresh] = await tx.insert(apiKeys).values({
         id: newId(),
         teamId: old.teamId,
@@ -125,10 +149,10 @@ export class ApiKeyService {
         prefix: displayPrefix(secret),
         keyHash: hashApiKey(secret),
         scopes: old.scopes,
-        rateLimitRequests: old.rateLimitRequests,
+        rateLimitRequests: old.rateLimitRequests === null ? null : Math.min(old.rateLimitRequests, maxRateLimitRequests),
         rateLimitWindowMs: old.rateLimitWindowMs,
         enabled: old.enabled,
-        expiresAt: new Date(Math.max(old.expiresAt.getTime(), now.getTime() + this.#d.defaultExpiryDays * 86_400_000)),
+        expiresAt: new Date(Math.min(renewed, addDays(now, maxExpiryDays).getTime())),
         createdBy: actorOf(p).label
       }).returning(viewColumns)
       const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000)
@@ -221,6 +245,41 @@ export class ApiKeyService {
         return fail(badInput('rateLimit needs requests ≥ 1 and windowMs between 1000 and 86400000', { field: 'rateLimit' }))
       }
     }
+    return this.#withinCeilings(input)
+  }
+
+  /** The configured maxima, for every principal. (A key always expires: `expiresAt` is never null in a row.) */
+  #withinCeilings (input: UpdateKeyInput): Result<true> {
+    const { maxRateLimitRequests, maxExpiryDays } = this.#d.limits
+    if (input.rateLimit != null && input.rateLimit.requests > maxRateLimitRequests) {
+      return fail(badInput(`rateLimit.requests must not exceed ${maxRateLimitRequests}`, { field: 'rateLimit' }))
+    }
+    if (input.expiresAt != null && input.expiresAt.getTime() > addDays(this.#d.clock.now(), maxExpiryDays).getTime()) {
+      return fail(badInput(`expiresAt must be at most ${maxExpiryDays} days from now`, { field: 'expiresAt' }))
+    }
     return ok(true)
   }
+
+  /**
+   * Which field of `input` would give the caller's own key more than it has: a scope it lacks,
+   * a later expiry, or a limit with more requests or a faster rate (`null` = the server default).
+   */
+  #widens (current: ApiKeyRow, input: UpdateKeyInput): 'scopes' | 'expiresAt' | 'rateLimit' | undefined {
+    if (input.scopes != null && !coversScopes(current.scopes, input.scopes)) return 'scopes'
+    if (input.expiresAt != null && input.expiresAt.getTime() > current.expiresAt.getTime()) return 'expiresAt'
+    if (input.rateLimit !== undefined) {
+      const { defaultRequests, defaultWindowMs } = this.#d.defaultRateLimit
+      const was = current.rateLimitRequests !== null && current.rateLimitWindowMs !== null
+        ? { requests: current.rateLimitRequests, windowMs: current.rateLimitWindowMs }
+        : { requests: defaultRequests, windowMs: defaultWindowMs }
+      const next = input.rateLimit ?? { requests: defaultRequests, windowMs: defaultWindowMs }
+      // more per window, or more per millisecond (cross-multiplied exactly: the products pass 2^53)
+      if (next.requests > was.requests || BigInt(next.requests) * BigInt(was.windowMs) > BigInt(was.requests) * BigInt(next.windowMs)) return 'rateLimit'
+    }
+    return undefined
+  }
+}
+
+function addDays (from: Date, days: number): Date {
+  return new Date(from.getTime() + days * 86_400_000)
 }

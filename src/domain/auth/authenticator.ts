@@ -20,15 +20,18 @@ export class Authenticator {
   readonly #usage: UsageRecorder
   readonly #teams: TeamDirectory
   readonly #clock: Clock
+  readonly #maxKeyRateLimit: number
   /** One frozen principal per cached key record: the record's identity changes when it is looked up again. */
   readonly #principals = new WeakMap<VerifiedKey, Principal>()
 
-  constructor (deps: { keys: ApiKeyVerifier, jwt: JwtVerifier, usage: UsageRecorder, teams: TeamDirectory, clock: Clock }) {
+  /** `maxKeyRateLimit`: the ceiling on a key's own limit, applied here too so a row written before it cannot exceed it. */
+  constructor (deps: { keys: ApiKeyVerifier, jwt: JwtVerifier, usage: UsageRecorder, teams: TeamDirectory, clock: Clock, maxKeyRateLimit: number }) {
     this.#keys = deps.keys
     this.#jwt = deps.jwt
     this.#usage = deps.usage
     this.#teams = deps.teams
     this.#clock = deps.clock
+    this.#maxKeyRateLimit = deps.maxKeyRateLimit
   }
 
   /**
@@ -55,7 +58,7 @@ export class Authenticator {
         teamId: v.key.teamId,
         apiKeyId: v.key.id,
         scopes: Object.freeze([...v.key.scopes]),
-        rateLimit: requests !== null && windowMs !== null ? Object.freeze({ requests, windowMs }) : undefined
+        rateLimit: requests !== null && windowMs !== null ? Object.freeze({ requests: Math.min(requests, this.#maxKeyRateLimit), windowMs }) : undefined
       } satisfies Principal)
       this.#principals.set(v.key, principal)
     }
