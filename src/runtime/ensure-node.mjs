@@ -6,7 +6,7 @@
 // Plain JavaScript on purpose: it must run on the old Node it replaces.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { constants, homedir } from 'node:os'
 import { join } from 'node:path'
 
 const MIN = [22, 18]
@@ -35,14 +35,29 @@ if (!newEnough) {
   env.PATH = `${bin}:${env.PATH ?? ''}`
 }
 
-const child = spawn(command, args, { stdio: 'inherit', env })
+// The shim stands in for the command, as `exec` would: a signal sent to it (by npm, a
+// supervisor, or the terminal) reaches the command exactly once, and the shim exits as the
+// command did. The command gets its own process group (POSIX) so that a terminal's Ctrl-C
+// reaches it only through here: otherwise it would get the terminal's SIGINT and our forwarded
+// copy, and the server reads a second signal as "exit now, skip the drain".
+const child = spawn(command, args, { stdio: 'inherit', env, detached: process.platform !== 'win32' })
+// One Ctrl-C under `npm start` arrives here twice (from the terminal, and forwarded by npm);
+// copies of one signal within this window are one event.
+const SAME_EVENT_MS = 100
+const lastForwarded = new Map()
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => child.kill(signal))
+  process.on(signal, () => {
+    const now = Date.now()
+    if (now - (lastForwarded.get(signal) ?? -Infinity) < SAME_EVENT_MS) return
+    lastForwarded.set(signal, now)
+    child.kill(signal)
+  })
 }
 child.on('error', (err) => {
   process.stderr.write(`Could not run ${command}: ${err.message}\n`)
   process.exit(1)
 })
+// Its exit code, or 128 + the signal's number when a signal ended it (as a shell reports it).
 child.on('exit', (code, signal) => {
-  process.exit(code ?? (signal === null ? 1 : 128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1)))
+  process.exit(code ?? 128 + (constants.signals[signal] ?? 0))
 })
