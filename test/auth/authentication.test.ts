@@ -8,6 +8,16 @@ import { build, JWT_SECRET, signToken, testConfig } from '../helper.ts'
 const app = await build(t, { env: { AUTH_FAILURES_PER_MINUTE: '1000' } })
 const { gql, seedTeam, keyWith } = app
 const VIEWER = '{ viewer { scopes } }'
+const NOW = (): number => Math.floor(Date.now() / 1000)
+
+/** An HS256 owner token with exactly the time claims given (seconds since the epoch; absent when undefined). */
+function tokenWith (teamId: string, times: { iat?: number, exp?: number, nbf?: number }): Promise<string> {
+  const jwt = new SignJWT({ team_id: teamId, role: 'owner' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1')
+  if (times.iat !== undefined) jwt.setIssuedAt(times.iat)
+  if (times.exp !== undefined) jwt.setExpirationTime(times.exp)
+  if (times.nbf !== undefined) jwt.setNotBefore(times.nbf)
+  return jwt.sign(new TextEncoder().encode(JWT_SECRET))
+}
 
 t.test('unknown, malformed, expired, disabled and revoked keys get the same 401 body', async (t) => {
   const { teamId, adminKey } = await seedTeam('same-401')
@@ -26,6 +36,9 @@ t.test('unknown, malformed, expired, disabled and revoked keys get the same 401 
     disabled: disabled.key,
     revoked: revoked.key,
     garbageJwt: 'eyJhbGciOiJIUzI1NiJ9.e30.AAAA',
+    jwtWithoutExp: await tokenWith(teamId, { iat: NOW() }),
+    jwtNotYetValid: await tokenWith(teamId, { iat: NOW(), nbf: NOW() + 3600, exp: NOW() + 7200 }),
+    jwtFor30Days: await tokenWith(teamId, { iat: NOW(), exp: NOW() + 30 * 86_400 }),
     none: undefined
   }
   const bodies = new Set<string>()
@@ -139,6 +152,38 @@ t.test('JWT users: roles, explicit scopes, and every way a token can be wrong', 
     const res = await gql(VIEWER, { auth: token })
     t.equal(res.status, 401, `${label} → 401`)
   }
+})
+
+t.test('JWT lifetime: exp is required, nbf is honoured, and a token lives at most JWT_MAX_AGE', async (t) => {
+  const { teamId } = await seedTeam('jwt-lifetime')
+  const day = app.config.jwt.maxAgeSeconds
+  t.equal(day, 86_400, 'the default ceiling is 24 hours')
+  const now = NOW()
+  const cases: Array<[string, { iat?: number, exp?: number, nbf?: number }, number]> = [
+    ['no exp', { iat: now }, 401],
+    ['no exp and no iat', {}, 401],
+    ['nbf an hour ahead', { iat: now, nbf: now + 3600, exp: now + 7200 }, 401],
+    ['nbf a minute ago', { iat: now - 60, nbf: now - 60, exp: now + 3600 }, 200],
+    ['valid for 30 days', { iat: now, exp: now + 30 * 86_400 }, 401],
+    ['valid for exactly JWT_MAX_AGE', { iat: now, exp: now + day }, 200],
+    ['valid one second longer', { iat: now, exp: now + day + 1 }, 401],
+    ['issued 25 h ago, 1 h left (26 h in all)', { iat: now - 25 * 3600, exp: now + 3600 }, 401],
+    ['issued an hour in the future', { iat: now + 3600, exp: now + 7200 }, 401],
+    ['issued 10 s ahead (issuer clock skew)', { iat: now + 10, exp: now + 3600 }, 200],
+    ['no iat, exp within JWT_MAX_AGE of now', { exp: now + 3600 }, 200],
+    ['no iat, exp two days ahead', { exp: now + 2 * 86_400 }, 401]
+  ]
+  for (const [label, times, status] of cases) {
+    const res = await gql(VIEWER, { auth: await tokenWith(teamId, times) })
+    t.equal(res.status, status, `${label} → ${status}`)
+    if (status === 401) t.equal(res.body.errors?.[0]?.extensions.code, 'UNAUTHENTICATED', label)
+  }
+
+  const short = await build(t, { env: { JWT_MAX_AGE: '3600' } })
+  const other = await short.seedTeam('jwt-max-age')
+  const twoHours = { iat: NOW(), exp: NOW() + 7200 }
+  t.equal((await short.gql(VIEWER, { auth: await tokenWith(other.teamId, twoHours) })).status, 401, 'JWT_MAX_AGE=3600 refuses a two-hour token')
+  t.equal((await short.gql(VIEWER, { auth: await tokenWith(other.teamId, { iat: NOW(), exp: NOW() + 3600 }) })).status, 200, 'and accepts a one-hour token')
 })
 
 t.test('a JWT issuer/audience are checked when configured', async (t) => {
