@@ -13,6 +13,7 @@ import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
 import { QueryDocuments } from './graphql/query-documents.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
+import { idempotencyPlugin } from './plugins/idempotency.ts'
 import { jobsPlugin } from './plugins/jobs.ts'
 import { operationsPlugin } from './plugins/operations.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
@@ -98,6 +99,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(metricsRoutes, { token: config.metrics.token })
   await app.register(oauthStartRoutes)
   await app.register(oauthCallbackRoutes)
+  // Its hooks run before /graphql's own (team limits, Mercurius): a replayed mutation runs nothing.
+  await app.register(idempotencyPlugin, { config, clock: opts.clock ?? systemClock, queryDocuments })
   await app.register(graphqlPlugin, { config, queryDocuments })
   return app
 }
