@@ -110,7 +110,7 @@ export class ApiKeyService {
     return this.#change(p, id, 'api_key.updated', requestId, async (tx, current) => {
       const widened = current.id === p.apiKeyId ? this.#widens(current, input) : undefined
       if (widened !== undefined) {
-        return fail(new AppError('FORBIDDEN', `A key cannot widen its own ${widened}; another key or a user with keys:write can`, { details: { field: widened } }))
+        return fail(new AppError('FORBIDDEN', `A key cannot widen its own ${widened}`, { details: { field: widened } }))
       }
       const [row] = await tx.update(apiKeys).set({
         ...(input.name != null && { name: input.name.trim() }),
