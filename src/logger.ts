@@ -4,7 +4,7 @@
  * key someone put there by mistake).
  */
 import type { FastifyRequest } from 'fastify'
-import type { LoggerOptions } from 'pino'
+import { stdSerializers, type LoggerOptions } from 'pino'
 import type { Config } from './config.ts'
 
 const SECRET_KEYS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie', 'set-cookie',
@@ -34,6 +34,55 @@ export function scrubForLog (value: unknown, depth = 0): unknown {
   return out ?? value
 }
 
+/**
+ * Fields of database errors that carry the values a statement was run with: postgres.js
+ * (`parameters`, `args`, `types`), Drizzle's DrizzleQueryError (`params`), and the server's own
+ * `detail` and `where`, which can quote a row's values ("Key (name)=(…) already exists").
+ */
+const QUERY_VALUE_FIELDS = ['params', 'parameters', 'args', 'types', 'detail', 'where']
+/** Shorter parameter values are left alone: redacting "1" or "t" everywhere would blank the line. */
+const MIN_REDACTED_VALUE_LENGTH = 6
+
+/**
+ * pino's error serializer, minus the values a failed SQL statement was run with (config values,
+ * ciphertexts, whatever the caller sent). The statement itself stays, to debug with. Drizzle puts
+ * its parameters in the error's message ("Failed query: …\nparams: …"), and so in the stack and in
+ * the message of any error that wraps it; each such parameter line, and any longer parameter value
+ * a cause's message quotes, is replaced wherever it appears.
+ */
+export function serializeError (err: unknown): unknown {
+  const out = stdSerializers.err(err as Error) as unknown
+  if (out === null || typeof out !== 'object') return out
+  const needles: string[] = []
+  for (let e: unknown = err, hops = 0; e !== null && typeof e === 'object' && hops < 10; e = (e as { cause?: unknown }).cause, hops++) {
+    const params = (e as { params?: unknown }).params ?? (e as { parameters?: unknown }).parameters
+    if (!Array.isArray(params)) continue
+    needles.push(`\nparams: ${String(params)}`)
+    for (const p of params) {
+      const text = typeof p === 'string' ? p : p instanceof Uint8Array ? undefined : JSON.stringify(p)
+      if (text !== undefined && text.length >= MIN_REDACTED_VALUE_LENGTH) needles.push(text)
+    }
+  }
+  // Longest first, so a whole "params:" line goes before the values inside it.
+  needles.sort((a, b) => b.length - a.length)
+  return withoutQueryValues(out as Record<string, unknown>, needles, 0, true)
+}
+
+/** `err` without the value-carrying fields and needles; the serializer's own object is edited in place, nested errors copied. */
+function withoutQueryValues (err: Record<string, unknown>, needles: readonly string[], depth: number, own: boolean): Record<string, unknown> {
+  const out = own ? err : { ...err }
+  for (const field of QUERY_VALUE_FIELDS) delete out[field]
+  for (const [key, v] of Object.entries(out)) {
+    if (typeof v === 'string') {
+      out[key] = needles.reduce((text, needle) => text.split(needle).join(needle.startsWith('\nparams: ') ? '\nparams: [Redacted]' : '[Redacted]'), v)
+    } else if (v !== null && typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string' && depth < 3) {
+      // A nested error (AggregateError members, an error held in a field) is serialized too.
+      out[key] = withoutQueryValues(v as Record<string, unknown>, needles, depth + 1, false)
+    }
+  }
+  return out
+}
+
 export const pathOnly = (url: string): string => {
   const q = url.indexOf('?')
   return q === -1 ? url : url.slice(0, q)
@@ -44,6 +93,7 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): LoggerOptions 
     level: config.logLevel,
     formatters: { log: (obj) => scrubForLog(obj) as Record<string, unknown> },
     serializers: {
+      err: serializeError,
       req (req: FastifyRequest) {
         // Anything that is not a request (an object logged by hand) passes through to redaction.
         if (typeof req.url !== 'string') return req

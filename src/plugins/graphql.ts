@@ -2,20 +2,22 @@
  * The GraphQL endpoint, in its own encapsulated scope so its hooks and error handler apply to
  * /graphql only. Request pipeline, in order:
  *   onRequest: authenticate (plugins/auth.ts) → per-principal rate limit (plugins/rate-limit.ts)
- *   → body limit (256 KiB) → preHandler: team policy limits and extra root-selection charges
- *   (limits-hook.ts) → Mercurius: parse (token limit) → validate (graphql-depth-limit at the
- *   server max, introspection rule in production) → @auth scope check per field
+ *   → body limit (256 KiB) → preValidation: the request envelope's types (request-envelope.ts)
+ *   → preHandler: parse (token limit; a syntax error ends here), NUL bytes in inputs, team policy
+ *   limits and extra root-selection charges (limits-hook.ts) → Mercurius: parse → validate (spec
+ *   rules, depth at the server max, introspection rule in production) → @auth scope check per field
  *   (graphql/auth-directive.ts) → resolvers → error formatter.
  */
 import type { FastifyInstance } from 'fastify'
 import mercurius from 'mercurius'
-import depthLimit from 'graphql-depth-limit'
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql'
 import type { Config } from '../config.ts'
 import { enforceAuthDirective } from '../graphql/auth-directive.ts'
 import { withGraphQLContext } from '../graphql/context.ts'
 import { formatErrors } from '../graphql/error-formatter.ts'
+import { maxDepthRule } from '../graphql/limits/depth-rule.ts'
 import { limitsHook } from '../graphql/limits/limits-hook.ts'
+import { checkEnvelope } from '../graphql/limits/request-envelope.ts'
 import type { QueryDocuments } from '../graphql/query-documents.ts'
 import { buildSchema } from '../graphql/schema.ts'
 import { authPlugin } from './auth.ts'
@@ -40,10 +42,11 @@ export async function graphqlPlugin (app: FastifyInstance, { config, queryDocume
     if (route.url !== '/graphql') return
     route.bodyLimit = config.graphql.bodyLimit
     route.onRequest = [app.authenticate, app.principalRateLimit]
+    route.preValidation = [checkEnvelope]
     route.preHandler = [enforceLimits]
   })
 
-  const validationRules: ValidationRule[] = [depthLimit(config.graphql.maxDepth) as ValidationRule]
+  const validationRules: ValidationRule[] = [maxDepthRule(config.graphql.maxDepth)]
   if (!config.graphql.introspection) validationRules.push(NoSchemaIntrospectionCustomRule)
 
   await app.register(mercurius, {

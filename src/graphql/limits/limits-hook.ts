@@ -9,18 +9,21 @@
  * allocations on every request even when nothing is rejected. Here, with the team's policy
  * cached and one root selection, the hook completes synchronously.
  *
- * The operation is measured from the shared parse of its query text (query-documents.ts; a text
- * that does not parse is left to Mercurius to report); documents without variables are measured
- * once per operation name.
+ * The operation is measured from the shared parse of its query text (query-documents.ts);
+ * documents without variables are measured once per operation name. A text that does not parse is
+ * answered here with its syntax error (Mercurius would read it as a JSON syntax tree, past the
+ * token limit and these limits), and a NUL byte in a string literal or a variable is refused here
+ * (nul-bytes.ts), before anything executes.
  */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import type { DocumentNode, GraphQLSchema } from 'graphql'
+import { GraphQLError, type DocumentNode, type GraphQLSchema } from 'graphql'
 import type { Config } from '../../config.ts'
 import { hasScope } from '../../domain/auth/scopes.ts'
 import type { GraphqlPolicy, GraphqlPolicyService } from '../../domain/graphql-policy/graphql-policy.service.ts'
 import { AppError, badInput } from '../../errors.ts'
 import type { QueryDocuments } from '../query-documents.ts'
 import { analyzeOperation, findOperation, type OperationShape } from './analyze-operation.ts'
+import { documentHasNul, NUL_MESSAGE, valueHasNul } from './nul-bytes.ts'
 
 export const MAX_DIRECTIVES = 50
 
@@ -39,16 +42,18 @@ export function limitsHook (
 
   function shapeOf (req: FastifyRequest): OperationShape | undefined {
     const source = (req.method === 'GET' ? req.query : req.body) as GraphQLSource | undefined
-    if (typeof source?.query !== 'string') return undefined
-    const document = documents.get(source.query)
-    if (document === null) return undefined
+    if (typeof source?.query !== 'string') return undefined // no query: Mercurius answers 400
+    const document = documents.parse(source.query)
+    if (document instanceof GraphQLError) throw badInput(document.message)
+    const variables = variablesOf(source.variables)
+    if (documentHasNul(document, source.query) || valueHasNul(variables)) throw badInput(NUL_MESSAGE)
     const operationName = typeof source.operationName === 'string' ? source.operationName : undefined
     const operation = findOperation(document, operationName)
     if (operation === undefined) return undefined // graphql-js reports the missing or ambiguous operation
     const key = operation.name?.value ?? ''
     let shape = shapes.get(document)?.get(key)
     if (shape === undefined) {
-      shape = analyzeOperation(schema, document, operation, variablesOf(source.variables), limits.defaultPageSize)
+      shape = analyzeOperation(schema, document, operation, variables, limits.defaultPageSize)
       if ((operation.variableDefinitions?.length ?? 0) === 0) {
         const byName = shapes.get(document) ?? new Map<string, OperationShape>()
         byName.set(key, shape)
