@@ -44,6 +44,9 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
     requestTimeout: config.requestTimeoutMs,
+    // Node checks request deadlines every 30 s by default, so a client dribbling a request in
+    // (slowloris) held its socket up to 30 s past REQUEST_TIMEOUT_MS; check every second.
+    http: { connectionsCheckingInterval: 1000 },
     keepAliveTimeout: 72_000,
     return503OnClosing: true
   }) as unknown as FastifyInstance
