@@ -34,6 +34,13 @@ export interface Database {
   connectionString: string | undefined
   /** PGlite only: the embedded instance, for adapters that must share its single connection. */
   pglite: PGlite | undefined
+  /**
+   * LISTEN on `channel` (one notification = one `onMessage(payload)`), on both drivers: a
+   * dedicated connection on PostgreSQL, in-process on PGlite. `onListening` runs each time the
+   * listener is (re)established; after a reconnect it is the only sign that notifications sent
+   * meanwhile were missed. Resolves once listening, with the function that stops it.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onListening?: () => void): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -55,6 +62,7 @@ async function openPostgres (url: string, poolSize: number): Promise<Database> {
     rows,
     connectionString: url,
     pglite: undefined,
+    listen: (channel, onMessage, onListening) => listenPostgres(client, channel, onMessage, onListening),
     async migrate () {
       // A dedicated single connection so the advisory lock and the migration share a session.
       const lockClient = postgres(url, { max: 1, onnotice: () => {} })
@@ -86,6 +94,11 @@ async function openPglite (dataDir: string): Promise<Database> {
       rows,
       connectionString: undefined,
       pglite: client,
+      async listen (channel, onMessage, onListening) {
+        const stop = await client.listen(channel, onMessage)
+        onListening?.() // in-process: established once, never lost
+        return async () => { if (!client.closed) await stop() }
+      },
       async migrate () {
         const { migrate } = await import('drizzle-orm/pglite/migrator')
         await migrate(db as never, { migrationsFolder: MIGRATIONS_FOLDER })
@@ -99,6 +112,15 @@ async function openPglite (dataDir: string): Promise<Database> {
     lock?.release()
     throw err
   }
+}
+
+/**
+ * postgres.js keeps one listener connection per client and re-issues LISTEN after it drops,
+ * calling `onlisten` again each time.
+ */
+async function listenPostgres (client: import('postgres').Sql, channel: string, onMessage: (payload: string) => void, onListening?: () => void): Promise<() => Promise<void>> {
+  const { unlisten } = await client.listen(channel, onMessage, onListening)
+  return async () => { await unlisten().catch(() => {}) } // the client may already be ending
 }
 
 interface Journal { entries: Array<{ tag: string, when: number }> }
