@@ -49,7 +49,15 @@ function hasQueryCredential (req: FastifyRequest): boolean {
 export const authPlugin = fp(async (app) => {
   app.decorateRequest('principal', undefined)
 
-  const { authenticator } = app.services
+  const { authenticator, keyVerifier } = app.services
+  // A key revoked, disabled or narrowed on any instance stops working here as its change commits
+  // (LISTEN/NOTIFY). Without the listener, the key cache's TTL still bounds the delay.
+  try {
+    const unfollow = await keyVerifier.follow((...args) => app.database.listen(...args))
+    app.addHook('onClose', async () => { await unfollow() })
+  } catch (err) {
+    app.log.warn({ err: { message: (err as Error).message } }, 'key-change listener unavailable: changes made on other instances apply here after API_KEY_CACHE_TTL_MS')
+  }
   const unauthenticated = (req: FastifyRequest, done: HookHandlerDoneFunction): void => {
     app.authFailures.record(req).then(() => { done(new AppError('UNAUTHENTICATED', UNAUTHENTICATED)) }, done)
   }

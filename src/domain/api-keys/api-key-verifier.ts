@@ -1,17 +1,18 @@
 /**
  * The hot path: turns a presented key into a verified key record.
- * 1. in-process cache by the presented key: entries live at most `ttlMs` (≤ 5 s), so a key
- *    revoked or disabled on another instance stops working there within that time; the instance
- *    that changes a key drops its entry at once. A hit costs one Map lookup;
+ * 1. in-process cache by the presented key. A change to a key (revoke, update, rotate) is
+ *    announced in its transaction on KEY_CHANGES_CHANNEL, and every instance that `follow`s it
+ *    drops the entry as the change commits (well under a second). Entries also live at most
+ *    `ttlMs` (≤ 5 s): the bound while an instance's listener is down. A hit costs one Map lookup;
  * 2. otherwise shape + CRC32 checksum (no I/O) → MALFORMED;
  * 3. otherwise `beforeLookup` (the per-IP failure limiter) and one indexed lookup by SHA-256;
  *    concurrent misses for the same key share that one lookup (when a busy key's entry expires,
  *    every request in flight misses at once: 50 connections made 50 identical queries).
  * Validity (expiry, enabled, revoked) is checked on every use, cached or not.
  */
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.ts'
-import type { Db } from '../../db/client.ts'
+import type { Database, Db, Queryable } from '../../db/client.ts'
 import type { Clock } from '../clock.ts'
 import { hashApiKey, isWellFormedApiKey } from './api-key-format.ts'
 
@@ -25,6 +26,17 @@ interface CacheEntry { key: VerifiedKey, hash: string, cachedAt: number }
 
 const MAX_CACHE_ENTRIES = 50_000
 
+/** Where a committed change to a key announces the key's hash to every instance. */
+export const KEY_CHANGES_CHANNEL = 'switchboard_api_key_changes'
+
+/**
+ * Announce that the key with this hash changed. Call it inside the transaction that changes the
+ * key: PostgreSQL delivers the notification when (and only if) that transaction commits.
+ */
+export async function announceKeyChange (tx: Queryable, keyHash: string): Promise<void> {
+  await tx.execute(sql`select pg_notify(${KEY_CHANGES_CHANNEL}, ${keyHash})`)
+}
+
 export class ApiKeyVerifier {
   readonly #db: Db
   readonly #clock: Clock
@@ -34,7 +46,7 @@ export class ApiKeyVerifier {
   readonly #presentedByHash = new Map<string, string>()
   /** Lookups in flight, by presented key (only well-formed keys that passed `beforeLookup`). */
   readonly #inflight = new Map<string, Promise<VerifiedKey | null>>()
-  /** Bumped by every `invalidate`: a lookup that was in flight then does not cache what it read. */
+  /** Bumped by every `invalidate` and `clear`: a lookup that was in flight then does not cache what it read. */
   #invalidations = 0
   /** Counts database lookups; exposed for tests and metrics. */
   lookups = 0
@@ -85,6 +97,23 @@ export class ApiKeyVerifier {
     if (presented === undefined) return
     this.#presentedByHash.delete(hash)
     this.#cache.delete(presented)
+  }
+
+  /** Drop every entry (the listener reconnected: announcements may have been missed meanwhile). */
+  clear (): void {
+    this.#invalidations++
+    this.#inflight.clear()
+    this.#cache.clear()
+    this.#presentedByHash.clear()
+  }
+
+  /**
+   * Keep this cache in step with key changes committed anywhere, another instance included: each
+   * announced hash is dropped on arrival, and the whole cache each time the listener is
+   * (re)established. Resolves with the function that stops following.
+   */
+  follow (listen: Database['listen']): Promise<() => Promise<void>> {
+    return listen(KEY_CHANGES_CHANNEL, (hash) => { this.invalidate(hash) }, () => { this.clear() })
   }
 
   #sharedLookup (presented: string): Promise<VerifiedKey | null> {

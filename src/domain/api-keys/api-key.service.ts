@@ -18,7 +18,7 @@ import { fail, ok, type Result } from '../result.ts'
 import { actorOf, type Principal } from '../auth/principal.ts'
 import { coversScopes, isScope } from '../auth/scopes.ts'
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key-format.ts'
-import type { ApiKeyVerifier, KeyInvalidReason } from './api-key-verifier.ts'
+import { announceKeyChange, type ApiKeyVerifier, type KeyInvalidReason } from './api-key-verifier.ts'
 
 /** What callers may see of a key: never the hash. */
 export type ApiKeyView = Omit<ApiKeyRow, 'keyHash'>
@@ -217,6 +217,7 @@ export class ApiKeyService {
       const applied = await apply(tx, current)
       if ('ok' in applied) return applied
       await recordAudit(tx, { teamId: p.teamId, actor: actorOf(p), action, target: { type: 'api_key', id: current.id }, metadata: applied.metadata, requestId })
+      await announceKeyChange(tx, current.keyHash) // other instances drop it from their caches as this commits
       staleHash = current.keyHash
       return ok(applied.view)
     })
