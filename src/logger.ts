@@ -92,6 +92,17 @@ export function loggerOptions (config: Pick<Config, 'logLevel'>): LoggerOptions 
   return {
     level: config.logLevel,
     formatters: { log: (obj) => scrubForLog(obj) as Record<string, unknown> },
+    hooks: {
+      // An error logged on its own (`log.error(err)`) gets its own message as the line's `msg`,
+      // which the serializer never sees: the scrubbed message is passed instead.
+      logMethod (args, method) {
+        if (args.length === 1 && args[0] instanceof Error) {
+          const { message } = serializeError(args[0]) as { message: string }
+          method.apply(this, [args[0], message]); return
+        }
+        method.apply(this, args)
+      }
+    },
     serializers: {
       err: serializeError,
       req (req: FastifyRequest) {
