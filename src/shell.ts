@@ -1,13 +1,15 @@
 /**
  * The process shell: config → buildApp → listen → graceful close. Everything else is in app.ts.
  * Loaded by server.ts (the entry), after the one thing that must come first.
- * On an empty embedded database, creates a `default` team and prints one admin key, once.
+ * Logs the start-up warnings (startup-warnings.ts). On an empty embedded database, creates a
+ * `default` team and one admin key, once: printed, or in production written to a 0600 file.
  */
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { DataDirLockedError } from './db/data-dir-lock.ts'
-import { bootstrapEmbedded } from './bootstrap.ts'
+import { BootstrapKeyFileExistsError, bootstrapEmbedded, bootstrapKeyFile } from './bootstrap.ts'
+import { startupWarnings } from './startup-warnings.ts'
 
 let config: Config
 try {
@@ -31,10 +33,18 @@ try {
   throw err
 }
 
-if (config.jwt.secretGenerated) app.log.warn('JWT_SECRET is not set: using a generated development secret stored in the data directory')
+for (const warning of startupWarnings(config)) app.log.warn(warning)
 if (config.database.kind === 'pglite') {
-  app.log.warn('Embedded PGlite database in use: fine for development and single-instance use; it is not crash-durable like a PostgreSQL server (set DATABASE_URL for production)')
-  await bootstrapEmbedded(app, config.port, (text) => process.stdout.write(text))
+  // Production ships stdout to a log store: the key goes to a file there, never to the output.
+  const keyFile = config.nodeEnv === 'production' ? bootstrapKeyFile(config.dataDir) : undefined
+  try {
+    await bootstrapEmbedded(app, { port: config.port, keyFile }, (text) => process.stdout.write(text))
+  } catch (err) {
+    if (!(err instanceof BootstrapKeyFileExistsError)) throw err
+    process.stderr.write(err.message + '\n')
+    await app.close()
+    process.exit(1)
+  }
 }
 
 closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
