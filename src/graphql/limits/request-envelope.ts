@@ -30,7 +30,7 @@ function objectProblem (name: string, value: unknown, overGet: boolean): string 
   return `\`${name}\` must be the JSON text of an object`
 }
 
-export function envelopeProblem (envelope: Envelope, overGet: boolean): string | undefined {
+function envelopeProblem (envelope: Envelope, overGet: boolean): string | undefined {
   const { query, operationName } = envelope
   if (query != null && typeof query !== 'string') return '`query` must be a string'
   if (operationName != null && typeof operationName !== 'string') return '`operationName` must be a string'
