@@ -54,10 +54,15 @@ t.test('a hung Redis fails open within the command timeout, and limiting resumes
   // A key this instance has not cached: the per-IP failure limiter is consulted before its lookup.
   const fresh = await app.keyWith(teamId, ['keys:read'])
   outcomes.push(await timed(app.gql(VIEWER, { auth: fresh.key })))
+  // Each answers well inside a second (stalled, it would not answer at all); typically within
+  // the 50 ms timeout plus the request itself. The median is what the bound is checked on: on a
+  // busy test machine a single request can lose the CPU for a few hundred milliseconds.
   for (const [i, o] of outcomes.entries()) {
     t.equal(o.status, 200, `request ${i + 1} while Redis is stopped: answered 200 (fail open)`)
-    t.ok(o.ms < 200, `request ${i + 1} took ${o.ms} ms (< 200)`)
+    t.ok(o.ms < 1000, `request ${i + 1} took ${o.ms} ms (< 1000)`)
   }
+  const median = outcomes.map((o) => o.ms).sort((x, y) => x - y)[Math.floor(outcomes.length / 2)]!
+  t.ok(median < 200, `median ${median} ms (< 200)`)
 
   redis.resume()
   // Counting resumes: the same key reaches its budget and is refused again.
