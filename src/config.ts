@@ -73,6 +73,8 @@ export interface Config {
     maxCost: number
     maxAliases: number
     maxTokens: number
+    /** Characters of query text accepted, checked before the text is parsed. */
+    maxQueryLength: number
     bodyLimit: number
     defaultPageSize: number
     maxPageSize: number
@@ -307,6 +309,7 @@ export function loadConfig (env: Env = process.env): Config {
       maxCost: r.int('GRAPHQL_MAX_COST', 5000, 10, 1_000_000),
       maxAliases: r.int('GRAPHQL_MAX_ALIASES', 15, 1, 1000),
       maxTokens: r.int('GRAPHQL_MAX_TOKENS', 2000, 100, 100_000),
+      maxQueryLength: r.int('GRAPHQL_MAX_QUERY_LENGTH', 15_000, 100, 1_000_000),
       bodyLimit: r.int('GRAPHQL_BODY_LIMIT', 256 * 1024, 1024, 10 * 1024 * 1024),
       defaultPageSize: Math.min(r.int('GRAPHQL_DEFAULT_PAGE_SIZE', 20, 1, 1000), maxPageSize),
       maxPageSize,

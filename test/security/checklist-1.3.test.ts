@@ -59,3 +59,19 @@ t.test('tokens: with GRAPHQL_MAX_TOKENS=1000, 1,000 run and 1,001 are refused by
   t.match(over.body.errors?.[0]?.message, /more that 1000 tokens/)
   t.equal(over.body.data ?? null, null, 'nothing executed')
 })
+
+t.test('characters: a query of 15,000 characters runs, one of 15,001 is refused before parsing', async (t) => {
+  const app = await build(t)
+  const { adminKey } = await app.seedTeam('checklist-characters')
+  // Padding is whitespace: it is not a token, so only the character limit can refuse it.
+  const query = (n: number): string => { const core = '{ scopes { name } }'; return core + ' '.repeat(n - core.length) }
+  t.equal(query(15_000).length, 15_000)
+  const at = await app.gql(query(15_000), { auth: adminKey })
+  t.equal(at.status, 200, '15,000 characters run')
+  t.ok(Array.isArray(at.body.data?.scopes))
+  const over = await app.gql(query(15_001), { auth: adminKey })
+  t.equal(over.status, 400, '15,001 characters')
+  t.equal(over.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  t.match(over.body.errors?.[0]?.message, /longer than 15000 characters/)
+  t.equal(over.body.data ?? null, null, 'nothing executed')
+})

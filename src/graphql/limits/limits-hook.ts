@@ -43,6 +43,7 @@ export function limitsHook (
   function shapeOf (req: FastifyRequest): OperationShape | undefined {
     const source = (req.method === 'GET' ? req.query : req.body) as GraphQLSource | undefined
     if (typeof source?.query !== 'string') return undefined // no query: Mercurius answers 400
+    if (source.query.length > limits.maxQueryLength) throw badInput(`The query is longer than ${limits.maxQueryLength} characters`)
     const document = documents.parse(source.query)
     if (document instanceof GraphQLError) throw badInput(document.message)
     const variables = variablesOf(source.variables)
