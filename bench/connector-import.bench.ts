@@ -38,9 +38,11 @@ async function importMode (origin: string, pages: number): Promise<void> {
   const { Breakers } = await import('../src/connectors/outbound/breakers.ts')
   const { RateGovernor } = await import('../src/connectors/outbound/governor.ts')
   const { fetchHttpClient } = await import('../src/connectors/http.ts')
+  const { OutboundGuard } = await import('../src/connectors/outbound/guard.ts')
   let requests = 0
   const api = apiClient({
-    http: fetchHttpClient({ timeoutMs: 10_000 }),
+    // The fake stands where deployment config would point Shopify: a trusted origin.
+    http: fetchHttpClient({ timeoutMs: 10_000, guard: new OutboundGuard({ allowPrivate: false, trustedOrigins: [origin] }) }),
     breakers: new Breakers({ threshold: 5, halfOpenMs: 10_000 }),
     governor: new RateGovernor({ maxWaitMs: 30_000 }),
     settings: { maxAttempts: 4, backoffInitialMs: 128, backoffMaxMs: 30_000, timeoutMs: 10_000 },

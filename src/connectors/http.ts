@@ -1,11 +1,14 @@
 /**
  * The raw transport under the OAuth client and the connectors' outbound client
  * (outbound/api-client.ts adds retries, breaker, governor, tokens and request-log rows on top):
- * a timeout on every call, JSON, form or byte bodies, no redirects followed, and a log line with
+ * every call goes through the outbound guard (outbound/guard.ts: destinations a team supplied are
+ * checked on the address connected to, header names allow-listed, redirects never followed),
+ * a timeout on every call, JSON, form or byte bodies, and a log line with
  * method, host, path and status only (never a query string, a header or a body: they carry
  * codes, tokens and secrets).
  */
 import type { Logger } from '../domain/logger.ts'
+import { OutboundRefused, type OutboundGuard } from './outbound/guard.ts'
 
 export interface HttpRequest {
   method?: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH'
@@ -20,7 +23,8 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number
-  headers: Headers
+  /** Response headers (undici's or the global Headers: only `get` is relied on). */
+  headers: Pick<Headers, 'get'>
   /** Parsed JSON when the body is JSON, otherwise the text (or a parsed form body). */
   body: unknown
 }
@@ -39,7 +43,7 @@ export class NetworkError extends Error {
   }
 }
 
-export function fetchHttpClient (deps: { timeoutMs: number, log?: Logger }): HttpClient {
+export function fetchHttpClient (deps: { timeoutMs: number, guard: OutboundGuard, log?: Logger }): HttpClient {
   return {
     async request (url, req = {}) {
       const headers: Record<string, string> = { accept: 'application/json', ...req.headers }
@@ -53,10 +57,14 @@ export function fetchHttpClient (deps: { timeoutMs: number, log?: Logger }): Htt
       }
       const u = new URL(url)
       const started = performance.now()
-      let res: Response
+      let res: Awaited<ReturnType<OutboundGuard['fetch']>>
       try {
-        res = await fetch(u, { method: req.method ?? 'GET', headers, body: body as string | Uint8Array<ArrayBuffer> | undefined, redirect: 'manual', signal: AbortSignal.timeout(req.timeoutMs ?? deps.timeoutMs) })
+        res = await deps.guard.fetch(u, { method: req.method ?? 'GET', headers, body, signal: AbortSignal.timeout(req.timeoutMs ?? deps.timeoutMs) })
       } catch (err) {
+        if (err instanceof OutboundRefused) {
+          deps.log?.warn({ method: req.method ?? 'GET', host: u.host, path: u.pathname, reason: err.message }, 'provider call refused by the outbound guard')
+          throw err
+        }
         const timedOut = (err as Error).name === 'TimeoutError'
         deps.log?.warn({ method: req.method ?? 'GET', host: u.host, path: u.pathname, error: (err as Error).name }, 'provider call failed')
         throw new NetworkError(timedOut ? `${u.host} did not answer in time` : `${u.host} could not be reached`, { cause: err, timedOut })

@@ -4,6 +4,7 @@
  * overrides) and the OAuth client (deployment app from config, or the team's own app).
  */
 import type { IntegrationsConfig } from '../config.ts'
+import { badInput } from '../errors.ts'
 import type { ProviderDefinition } from './types.ts'
 import { canva } from './providers/canva.ts'
 import { customOAuth2 } from './providers/custom-oauth2.ts'
@@ -19,7 +20,7 @@ import { microsoft } from './providers/microsoft.ts'
 import { notion } from './providers/notion.ts'
 import { restApi } from './providers/rest-api.ts'
 import { salesforce } from './providers/salesforce.ts'
-import { shopify } from './providers/shopify.ts'
+import { shopify, SHOP_DOMAIN } from './providers/shopify.ts'
 import { slack } from './providers/slack.ts'
 import { webhook } from './providers/webhook.ts'
 import { woocommerce } from './providers/woocommerce.ts'
@@ -32,6 +33,23 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
 
 /** Integration `config` keys that hold a custom provider's URLs. */
 const INTEGRATION_URL_KEYS: Record<string, string> = { authorizeUrl: 'authorize', tokenUrl: 'token', revokeUrl: 'revoke', userinfoUrl: 'userinfo', baseUrl: 'api', issuer: 'issuer' }
+
+/**
+ * What a team-supplied template variable may be. `{shop}` becomes a host: only a
+ * *.myshopify.com name, so a URL carrying the deployment's client secret can never be built
+ * for another host (issue 15 §2). `{tenant}` is a path segment: a GUID or a domain-like name.
+ */
+export const URL_VARIABLES: Record<string, { pattern: RegExp, message: string }> = {
+  shop: { pattern: SHOP_DOMAIN, message: 'shop must be a *.myshopify.com domain' },
+  tenant: { pattern: /^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$/, message: 'tenant must be a directory id or domain' }
+}
+
+/** The origin of a URL template when its scheme and host are fixed (no `{variable}` in them), else null. */
+function fixedOrigin (template: string): string | null {
+  const m = /^(https?):\/\/([^/?#]*)/i.exec(template)
+  if (m === null || m[2]!.includes('{')) return null
+  try { return new URL(`${m[1]}://${m[2]}`).origin } catch { return null }
+}
 
 export class ProviderCatalog {
   readonly #byId: ReadonlyMap<string, ProviderDefinition>
@@ -50,9 +68,19 @@ export class ProviderCatalog {
    * integration's config), `{shop}`/`{tenant}` filled in, then config overrides applied:
    * a string override replaces scheme+host of every URL (keeping the path; `{shop}` allowed in
    * it), an object override replaces named URLs.
+   *
+   * Refuses to build (throws BAD_USER_INPUT naming `config.<variable>`) when a template needs a
+   * variable that is missing or does not match URL_VARIABLES: a stored value that bypassed
+   * write-time validation still never becomes a host.
    */
   urls (p: ProviderDefinition, vars: Record<string, string>, integrationConfig: Record<string, unknown> = {}): Record<string, string> {
-    const fill = (tpl: string): string => tpl.replace(/\{(\w+)\}/g, (m, k: string) => (vars[k] !== undefined ? vars[k] : k === 'tenant' ? 'common' : m))
+    const fill = (tpl: string): string => tpl.replace(/\{(\w+)\}/g, (m, k: string) => {
+      if (k === 'token') return m // filled at call time (HubSpot revoke)
+      const v = vars[k] ?? (k === 'tenant' ? 'common' : undefined)
+      const rule = URL_VARIABLES[k]
+      if (v === undefined || rule === undefined || !rule.pattern.test(v)) throw badInput(rule?.message ?? `${k} is required for ${p.name}`, { field: `config.${k}` })
+      return v
+    })
     const out: Record<string, string> = {}
     if (p.urlsFromIntegration === true) {
       for (const [key, name] of Object.entries(INTEGRATION_URL_KEYS)) {
@@ -69,6 +97,27 @@ export class ProviderCatalog {
         out[name] = fill(override).replace(/\/+$/, '') + (u.pathname === '/' ? '' : u.pathname.replace('__token__', '{token}')) + u.search
       } else {
         out[name] = override?.[name] !== undefined ? fill(override[name]!) : url
+      }
+    }
+    return out
+  }
+
+  /**
+   * Origins that come from deployment config alone: catalog templates and PROVIDER_URL_OVERRIDES
+   * whose scheme and host have no team-supplied part. The outbound guard sends to these without
+   * address checks (test fakes and internal proxies configured by the operator live on private
+   * addresses); every other origin is checked where the socket is opened. Shopify's `{shop}`
+   * host is not among them unless an override replaced it.
+   */
+  trustedOrigins (): Set<string> {
+    const out = new Set<string>()
+    for (const p of this.#byId.values()) {
+      if (p.urlsFromIntegration === true) continue
+      const override = this.#cfg.providerUrlOverrides[p.id]
+      const templates = typeof override === 'string' ? [override] : [...Object.values({ ...p.urls, ...override })]
+      for (const tpl of templates) {
+        const origin = fixedOrigin(tpl)
+        if (origin !== null) out.add(origin)
       }
     }
     return out

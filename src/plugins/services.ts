@@ -25,6 +25,7 @@ import { TokenService } from '../domain/oauth/token.service.ts'
 import { Vault } from '../domain/vault/vault.ts'
 import { Breakers } from '../connectors/outbound/breakers.ts'
 import { fileSource } from '../connectors/outbound/files.ts'
+import { OutboundGuard } from '../connectors/outbound/guard.ts'
 import { RateGovernor } from '../connectors/outbound/governor.ts'
 import { ConnectorContexts } from '../domain/operations/connector-context.ts'
 import { InputValidator } from '../domain/operations/input-validator.ts'
@@ -63,7 +64,10 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   if (config.encryption.generated) app.log.warn('ENCRYPTION_KEYS is not set: provider secrets are encrypted with a generated development key stored in the data directory')
   const vault = new Vault(config.encryption.keys)
   const catalog = new ProviderCatalog(config.integrations)
-  const http = fetchHttpClient({ timeoutMs: config.integrations.providerTimeoutMs, log: app.log })
+  // Every outbound request goes through the one guard: only deployment-configured origins skip the address check.
+  const guard = new OutboundGuard({ allowPrivate: config.outbound.allowPrivate, httpsOnly: config.nodeEnv === 'production', trustedOrigins: catalog.trustedOrigins() })
+  app.addHook('onClose', async () => { await guard.close() })
+  const http = fetchHttpClient({ timeoutMs: config.integrations.providerTimeoutMs, guard, log: app.log })
   const oauth = new OAuthClient({ http })
   const tokens = new TokenService({
     db, clock, vault, catalog, oauth, http, log: app.log, refreshMarginSeconds: config.integrations.refreshMarginSeconds,
@@ -74,7 +78,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   const integrationServices = {
     catalog,
     tokens,
-    integrations: new IntegrationService({ db, clock, vault, catalog, tokens, http, pages: config.graphql }),
+    integrations: new IntegrationService({ db, clock, vault, catalog, tokens, http, pages: config.graphql, urlRules: guard.rules }),
     accountMetadata: new AccountMetadataService({ db, clock, vault, catalog, tokens, http, log: app.log }),
     oauthFlow: new OAuthFlowService({
       db, clock, vault, catalog, oauth, tokens, http, log: app.log,
@@ -87,7 +91,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   const operations = new OperationService({
     contexts: new ConnectorContexts({
       db, clock, catalog, tokens, log: app.log,
-      files: fileSource({ maxBytes: cc.fileMaxBytes, allowPrivate: config.outbound.allowPrivate, timeoutMs: config.integrations.providerTimeoutMs }),
+      files: fileSource({ maxBytes: cc.fileMaxBytes, timeoutMs: config.integrations.providerTimeoutMs, guard }),
       outbound: {
         http,
         breakers: new Breakers({ threshold: cc.breakerThreshold, halfOpenMs: cc.breakerHalfOpenMs }),

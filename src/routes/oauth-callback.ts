@@ -5,14 +5,16 @@
  * `?error=`. Every answer carries `Referrer-Policy: no-referrer` (the URL holds a code) and
  * `Cache-Control: no-store`. The request log strips the query string (code, state).
  * The flow's browser-binding cookie (set by routes/oauth-start.ts) must be present and match;
- * it is cleared on every answer to a well-formed state.
+ * it is cleared on every answer to a well-formed state, except a forged callback refused before
+ * the state was consumed (bad Shopify HMAC, wrong `iss`), which must not end the user's flow.
+ * The redirect's `?reason=` is an RFC 6749 error code, never the provider's body.
  *
  * Also registers this area's background jobs through `app.jobs`: token refresh every 10 minutes,
  * the retry of owed revocations, and the hourly refresh of connected accounts' metadata.
  */
 import type { FastifyInstance } from 'fastify'
 import { ACCOUNT_REFRESH_CRON } from '../domain/integrations/account-metadata.service.ts'
-import { bindingCookieName, bindingCookiePath, hashState } from '../domain/oauth/oauth-flow.service.ts'
+import { bindingCookieName, bindingCookiePath, hashState, STATE_KEPT_ON } from '../domain/oauth/oauth-flow.service.ts'
 import { parseCookies, serializeCookie } from './oauth-start.ts'
 
 export const TOKEN_REFRESH_CRON = '*/10 * * * *'
@@ -24,10 +26,12 @@ export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> 
     const query: Record<string, string> = {}
     for (const [k, v] of Object.entries(req.query ?? {})) if (typeof v === 'string') query[k] = v
     const cookies = parseCookies(req.headers.cookie)
-    if (typeof query.state === 'string' && query.state !== '') {
+    const outcome = await app.services.oauthFlow.callback(req.params.provider, query, cookies)
+    // A forged callback refused before the state was consumed leaves the flow (and its cookie) usable.
+    const flowEnded = outcome.kind === 'redirect' || !STATE_KEPT_ON.has(outcome.reason)
+    if (flowEnded && typeof query.state === 'string' && query.state !== '') {
       reply.header('set-cookie', serializeCookie({ name: bindingCookieName(hashState(query.state)), value: '', path: bindingCookiePath(req.params.provider), maxAgeSeconds: 0, secure: false }))
     }
-    const outcome = await app.services.oauthFlow.callback(req.params.provider, query, cookies)
     if (outcome.kind === 'refuse') {
       req.log.warn({ provider: req.params.provider, reason: outcome.reason }, 'OAuth callback refused')
       return reply.code(400).send({ error: { code: 'OAUTH_ERROR', reason: outcome.reason, message: outcome.message, requestId: req.id } })

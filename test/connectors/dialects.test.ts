@@ -6,7 +6,7 @@ import { classifyDropbox, headerSafeJson } from '../../src/connectors/providers/
 import { classifySlack } from '../../src/connectors/providers/slack.connector.ts'
 import { classifyFigma } from '../../src/connectors/providers/figma.connector.ts'
 import { classifyGoogle } from '../../src/connectors/providers/google-drive.connector.ts'
-import { isPrivate } from '../../src/connectors/outbound/files.ts'
+import { isPrivateAddress as isPrivate } from '../../src/connectors/outbound/guard.ts'
 
 const res = (status: number, body: unknown, headers: Record<string, string> = {}) => ({ status, body, headers: new Headers(headers) })
 const cost = (available: number, requested = 100, restoreRate = 50) => ({ extensions: { cost: { requestedQueryCost: requested, throttleStatus: { maximumAvailable: 1000, currentlyAvailable: available, restoreRate } } } })

@@ -99,11 +99,14 @@ t.test('storage connectors: Google Drive and Dropbox', async (t) => {
 
   await t.test('file URLs pointing at private addresses are refused unless allowed', async (t) => {
     const { fileSource } = await import('../../src/connectors/outbound/files.ts')
-    const strict = fileSource({ maxBytes: 1024 * 1024, allowPrivate: false, timeoutMs: 1000 })
+    const { OutboundGuard } = await import('../../src/connectors/outbound/guard.ts')
+    const [strictGuard, openGuard] = [new OutboundGuard({ allowPrivate: false }), new OutboundGuard({ allowPrivate: true })]
+    t.teardown(() => Promise.all([strictGuard.close(), openGuard.close()]))
+    const strict = fileSource({ maxBytes: 1024 * 1024, timeoutMs: 1000, guard: strictGuard })
     await t.rejects(strict.fetch(host.url('mockup-1.png')), { code: 'BAD_USER_INPUT' })
     await t.rejects(strict.fetch('http://169.254.169.254/latest/meta-data'), { code: 'BAD_USER_INPUT' })
     await t.rejects(strict.fetch('file:///etc/passwd'), { code: 'BAD_USER_INPUT' })
-    const small = fileSource({ maxBytes: 1000, allowPrivate: true, timeoutMs: 1000 })
+    const small = fileSource({ maxBytes: 1000, timeoutMs: 1000, guard: openGuard })
     await t.rejects(small.fetch(host.url('mockup-1.png')), { code: 'BAD_USER_INPUT' }, 'larger than the limit')
   })
 

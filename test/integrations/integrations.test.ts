@@ -28,7 +28,8 @@ async function fingerprint (app: TestApp): Promise<string> {
 const restInput = (name = 'api') => ({ provider: 'rest_api', name, config: { baseUrl: 'http://127.0.0.1:9/api' }, credentials: { apiKey: 'sk_live_SECRET123' } })
 
 t.test('integrations', async (t) => {
-  const app = await build(t, { env: { OAUTH_REDIRECT_ALLOWLIST: 'https://app.example', SLACK_CLIENT_ID: 'c', SLACK_CLIENT_SECRET: 's' } })
+  // restInput's base URL is on 127.0.0.1: a team-supplied private address needs OUTBOUND_ALLOW_PRIVATE.
+  const app = await build(t, { env: { OAUTH_REDIRECT_ALLOWLIST: 'https://app.example', SLACK_CLIENT_ID: 'c', SLACK_CLIENT_SECRET: 's', OUTBOUND_ALLOW_PRIVATE: 'true' } })
   const { teamId, adminKey } = await app.seedTeam('acme')
   const other = await app.seedTeam('other')
   const otherIntegration = (await app.gql(CREATE, { auth: other.adminKey, variables: { input: restInput('theirs') } })).body.data!.createIntegration.id as string

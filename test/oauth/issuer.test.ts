@@ -7,6 +7,7 @@
 import t from 'tap'
 import { sql } from 'drizzle-orm'
 import { fetchHttpClient } from '../../src/connectors/http.ts'
+import { OutboundGuard } from '../../src/connectors/outbound/guard.ts'
 import { PROVIDERS, ProviderCatalog } from '../../src/connectors/registry.ts'
 import { RFC6749_DEFAULTS, type ProviderDefinition } from '../../src/connectors/types.ts'
 import { OAuthClient } from '../../src/domain/oauth/oauth-client.ts'
@@ -69,8 +70,10 @@ t.test('callback iss differing from the flow issuer → 400 before the code exch
       operations: []
     }
     const c = app.config
-    const http = fetchHttpClient({ timeoutMs: 5000 })
     const catalog = new ProviderCatalog({ ...c.integrations, providerApps: { ...c.integrations.providerApps, test_idp: { clientId: 'custom-client', clientSecret: 'custom-secret' } } }, [...PROVIDERS, declared])
+    const guard = new OutboundGuard({ allowPrivate: false, trustedOrigins: catalog.trustedOrigins() })
+    t.teardown(() => guard.close())
+    const http = fetchHttpClient({ timeoutMs: 5000, guard })
     const flow = new OAuthFlowService({
       db: app.database.db, clock, vault: new Vault(c.encryption.keys), catalog, oauth: new OAuthClient({ http }), tokens: app.app.services.tokens, http,
       log: { info () {}, warn () {}, error () {} } as never, publicUrl: c.integrations.publicUrl, redirectAllowList: c.integrations.redirectAllowList, stateTtlSeconds: 600, secureCookies: true

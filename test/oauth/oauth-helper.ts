@@ -20,9 +20,15 @@ export async function startFakes (t: { teardown(fn: () => unknown): void }): Pro
   return fakes
 }
 
-/** Environment pointing every provider at its fake, with the fake's client credentials. */
+/**
+ * Environment pointing every provider at its fake, with the fake's client credentials. The
+ * catalog providers' fakes are deployment config (trusted origins); the custom OAuth2 fake is a
+ * team-supplied URL on 127.0.0.1, which the outbound guard allows only with
+ * OUTBOUND_ALLOW_PRIVATE (test/security/outbound-guard.test.ts runs without it).
+ */
 export function fakeEnv (f: Fakes, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {
+    OUTBOUND_ALLOW_PRIVATE: 'true',
     OAUTH_REDIRECT_ALLOWLIST: REDIRECT_TO,
     PUBLIC_URL: 'https://switchboard.example',
     PROVIDER_URL_OVERRIDES: JSON.stringify({

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { sql } from 'drizzle-orm'
 import { fetchHttpClient } from '../../src/connectors/http.ts'
+import { OutboundGuard } from '../../src/connectors/outbound/guard.ts'
 import { ProviderCatalog } from '../../src/connectors/registry.ts'
 import { OAuthClient } from '../../src/domain/oauth/oauth-client.ts'
 import { TokenService } from '../../src/domain/oauth/token.service.ts'
@@ -33,9 +34,11 @@ t.test('refresh: single flight, rotation, backoff, needs_reauth, revocation retr
   // A second, independent service instance on the same database: another process as far as
   // in-memory coalescing is concerned; only the row lock can keep them from refreshing twice.
   const c = app.config
+  const guard = new OutboundGuard({ allowPrivate: c.outbound.allowPrivate })
+  t.teardown(() => guard.close())
   const otherProcess = new TokenService({
     db: app.database.db, clock, vault: new Vault(c.encryption.keys), catalog: new ProviderCatalog(c.integrations),
-    oauth: new OAuthClient({ http: fetchHttpClient({ timeoutMs: 5000 }) }), http: fetchHttpClient({ timeoutMs: 5000 }), log: silent, refreshMarginSeconds: 900
+    oauth: new OAuthClient({ http: fetchHttpClient({ timeoutMs: 5000, guard }) }), http: fetchHttpClient({ timeoutMs: 5000, guard }), log: silent, refreshMarginSeconds: 900
   })
 
   await t.test('50 concurrent calls with an expired token across two instances → one token-endpoint call', async (t) => {

@@ -1,20 +1,20 @@
 /**
- * Downloads of caller-given file URLs (mockups to store or publish). Only http(s); redirects are
- * not followed; the host must not resolve to a loopback, private, link-local or metadata
- * address unless OUTBOUND_ALLOW_PRIVATE (tests, local development); the body is read up
- * to CONNECTOR_FILE_MAX_BYTES and the download is aborted at the provider timeout.
+ * Downloads of caller-given file URLs (mockups to store or publish), always through the outbound
+ * guard as untrusted destinations (guard.ts: only http(s), no credentials in the URL, the address
+ * connected to must be global unicast unless OUTBOUND_ALLOW_PRIVATE, redirects not followed);
+ * the body is read up to CONNECTOR_FILE_MAX_BYTES and the download is aborted at the provider
+ * timeout.
  */
-import { lookup } from 'node:dns/promises'
-import { isIP } from 'node:net'
 import { basename } from 'node:path'
 import { AppError } from '../../errors.ts'
 import type { FileContent } from '../connector.ts'
+import { OutboundRefused, type OutboundGuard } from './guard.ts'
 
 export interface FileSource {
   fetch(url: string): Promise<FileContent>
 }
 
-export interface FileSourceOptions { maxBytes: number, allowPrivate: boolean, timeoutMs: number }
+export interface FileSourceOptions { maxBytes: number, timeoutMs: number, guard: OutboundGuard }
 
 export function fileSource (opts: FileSourceOptions): FileSource {
   return {
@@ -22,11 +22,12 @@ export function fileSource (opts: FileSourceOptions): FileSource {
       let url: URL
       try { url = new URL(raw) } catch { throw bad(`${raw} is not a URL`) }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw bad('File URLs must be http(s)')
-      if (!opts.allowPrivate) await refusePrivate(url.hostname)
-      let res: Response
+      let res: Awaited<ReturnType<OutboundGuard['fetch']>>
       try {
-        res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(opts.timeoutMs) })
+        // A caller's URL is never trusted, even on an origin the deployment configured for a provider.
+        res = await opts.guard.fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs) }, { untrusted: true })
       } catch (err) {
+        if (err instanceof OutboundRefused) throw bad('File URLs must not point at private or loopback addresses')
         throw new AppError('NETWORK_ERROR', `The file at ${url.host} could not be downloaded`, { cause: err })
       }
       if (res.status !== 200 || res.body === null) throw bad(`The file URL answered HTTP ${res.status}`)
@@ -46,20 +47,3 @@ export function fileSource (opts: FileSourceOptions): FileSource {
 }
 
 const bad = (message: string) => new AppError('BAD_USER_INPUT', message, { details: { field: 'fileUrls' } })
-
-async function refusePrivate (host: string): Promise<void> {
-  const h = host.replace(/^\[|\]$/g, '')
-  const addresses = isIP(h) !== 0 ? [h] : (await lookup(h, { all: true }).catch(() => [])).map((a) => a.address)
-  if (addresses.length === 0) throw bad(`${host} does not resolve`)
-  if (addresses.some(isPrivate)) throw bad('File URLs must not point at private or loopback addresses')
-}
-
-export function isPrivate (ip: string): boolean {
-  if (ip.includes(':')) {
-    const v = ip.toLowerCase()
-    if (v.startsWith('::ffff:')) return isPrivate(v.slice(7))
-    return v === '::1' || v === '::' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80')
-  }
-  const [a, b] = ip.split('.').map(Number) as [number, number]
-  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127)
-}

@@ -11,6 +11,12 @@ import { asRecord, optString, parseRfc6749, RevokeFailed } from '../oauth-defaul
 import { shopifyConnector } from './shopify.connector.ts'
 
 export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/
+
+/** `Ada-Shop` → `ada-shop.myshopify.com`; a value with a dot is only trimmed and lower-cased (then checked against SHOP_DOMAIN). */
+export const normalizeShop = (raw: string): string => {
+  const s = raw.trim().toLowerCase()
+  return s.includes('.') ? s : `${s}.myshopify.com`
+}
 const API_VERSION = '2025-07'
 
 export const shopify: ProviderDefinition = {

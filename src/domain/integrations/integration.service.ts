@@ -3,10 +3,18 @@
  * the principal's team; another team's id answers NOT_FOUND exactly like a missing one.
  * Secrets in the input (client secret, API-key or basic credentials) go to vault columns
  * only; views never carry them.
+ *
+ * Team-supplied destinations are validated when saved (issue 15 §1): URLs must be http(s)
+ * (https in production), without credentials, and not at a private address or an obviously
+ * local name; header names must pass the outbound header allow-list; Shopify `shop` must be a
+ * *.myshopify.com domain and cannot change once the integration is connected. These are
+ * conveniences for the caller: the outbound guard re-checks every request when it connects.
  */
 import { and, count, desc, eq, ilike, lt, or, type SQL } from 'drizzle-orm'
 import type { HttpClient } from '../../connectors/http.ts'
-import type { ProviderCatalog } from '../../connectors/registry.ts'
+import { headerNameRefusal, urlRefusal, type UrlRules } from '../../connectors/outbound/guard.ts'
+import { normalizeShop } from '../../connectors/providers/shopify.ts'
+import { URL_VARIABLES, type ProviderCatalog } from '../../connectors/registry.ts'
 import type { ProviderDefinition } from '../../connectors/types.ts'
 import type { Db } from '../../db/client.ts'
 import { integrations, type IntegrationRow } from '../../db/schema.ts'
@@ -35,7 +43,11 @@ const URL_KEYS = ['authorizeUrl', 'tokenUrl', 'revokeUrl', 'userinfoUrl', 'baseU
 export const toView = ({ clientSecret, credentials, ...rest }: IntegrationRow): IntegrationView =>
   ({ ...rest, hasClientSecret: clientSecret !== null, hasCredentials: credentials !== null })
 
-export interface IntegrationServiceDeps { db: Db, clock: Clock, vault: Vault, catalog: ProviderCatalog, tokens: TokenService, http: HttpClient, pages: PageLimits }
+export interface IntegrationServiceDeps {
+  db: Db, clock: Clock, vault: Vault, catalog: ProviderCatalog, tokens: TokenService, http: HttpClient, pages: PageLimits
+  /** The outbound guard's URL rules (OUTBOUND_ALLOW_PRIVATE, https only in production). */
+  urlRules: UrlRules
+}
 
 export class IntegrationService {
   readonly #d: IntegrationServiceDeps
@@ -111,6 +123,11 @@ export class IntegrationService {
       if (input.name != null && (input.name.trim().length === 0 || input.name.trim().length > 200)) return fail(badInput('name must be 1 to 200 characters', { field: 'name' }))
       let config = current.config
       let secret: string | null | undefined
+      // A token for one shop is never sent to another: once connected, the shop is fixed.
+      if (input.config != null && 'shop' in input.config && current.connectedAt !== null &&
+        (typeof input.config.shop !== 'string' || normalizeShop(input.config.shop) !== current.config.shop)) {
+        return fail(badInput('shop cannot change once the integration is connected; create a new integration for another shop', { field: 'config.shop' }))
+      }
       if (input.config != null) {
         const checked = this.#checkConfig(def, { ...current.config, ...input.config }, input.credentials ?? null, false)
         if (!checked.ok) return checked
@@ -146,8 +163,8 @@ export class IntegrationService {
     if (row === undefined || def === undefined) return fail(notFound('Integration'))
     const started = performance.now()
     const done = (success: boolean, message: string): Result<TestResult> => ok({ success, message, latencyMs: Math.round(performance.now() - started) })
-    const urls = this.#d.catalog.urls(def, urlVars(row.config), row.config)
     try {
+      const urls = this.#d.catalog.urls(def, urlVars(row.config), row.config)
       if (def.authMode === 'oauth2') {
         const token = await this.#d.tokens.accessToken(p.teamId, id)
         if (!token.ok) return done(false, token.error.message)
@@ -174,7 +191,21 @@ export class IntegrationService {
     for (const key of URL_KEYS) {
       const v = config[key]
       if (v === undefined || v === null) continue
-      if (typeof v !== 'string' || !/^https?:\/\/[^\s]+$/.test(v)) return fail(badInput(`config.${key} must be an http(s) URL`, { field: `config.${key}` }))
+      const reason = typeof v === 'string' ? urlRefusal(v, this.#d.urlRules) : 'must be an http(s) URL'
+      if (reason !== null) return fail(badInput(`config.${key} ${reason}`, { field: `config.${key}` }))
+    }
+    if (config.apiKeyHeader !== undefined && config.apiKeyHeader !== null) {
+      const reason = typeof config.apiKeyHeader === 'string' ? headerNameRefusal(config.apiKeyHeader) : 'must be a header name'
+      if (reason !== null) return fail(badInput(`config.apiKeyHeader ${reason}`, { field: 'config.apiKeyHeader' }))
+    }
+    if (config.testPath !== undefined && config.testPath !== null && (typeof config.testPath !== 'string' || !/^\/[^\s]*$/.test(config.testPath))) {
+      return fail(badInput('config.testPath must be a path starting with /', { field: 'config.testPath' }))
+    }
+    // Template variables a URL is built from (Shopify `shop`, Microsoft `tenant`): the catalog refuses them again when building.
+    if (typeof config.shop === 'string') config.shop = normalizeShop(config.shop)
+    for (const [name, rule] of Object.entries(URL_VARIABLES)) {
+      const v = config[name]
+      if (v !== undefined && v !== null && (typeof v !== 'string' || !rule.pattern.test(v))) return fail(badInput(rule.message, { field: `config.${name}` }))
     }
     if (config.scopes !== undefined && (!Array.isArray(config.scopes) || !config.scopes.every((s) => typeof s === 'string'))) return fail(badInput('config.scopes must be a list of strings', { field: 'config.scopes' }))
     if (clientSecret !== undefined && clientSecret !== null && typeof clientSecret !== 'string') return fail(badInput('config.clientSecret must be a string', { field: 'config.clientSecret' }))

@@ -12,14 +12,34 @@
  */
 import type { HttpClient } from '../../connectors/http.ts'
 import { basicAuth, parseRfc6749, revokeRfc7009 } from '../../connectors/oauth-defaults.ts'
+import { OutboundRefused } from '../../connectors/outbound/guard.ts'
 import { isOAuthFailure, type ProviderDefinition, type TokenSet } from '../../connectors/types.ts'
 
 export interface OAuthClientCreds { clientId: string, clientSecret: string | null }
 
+/** RFC 6749 §4.1.2.1 and §5.2 error codes: the only provider words that travel further (redirects, GraphQL errors). */
+export const RFC6749_ERRORS = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope',
+  'access_denied', 'unsupported_response_type', 'server_error', 'temporarily_unavailable'] as const
+export type Rfc6749Error = typeof RFC6749_ERRORS[number]
+
+/**
+ * A provider's error word as an RFC 6749 code. Anything else the provider (or a browser) sent is
+ * not repeated: it may carry the body, a secret or markup, so it becomes `server_error` (the
+ * server answered outside the protocol).
+ */
+export function rfc6749Error (raw: string): Rfc6749Error {
+  return (RFC6749_ERRORS as readonly string[]).includes(raw) ? raw as Rfc6749Error : 'server_error'
+}
+
 export type TokenOutcome =
   | { ok: true, tokens: TokenSet }
-  /** `transient`: network error or 5xx/429, worth retrying; otherwise the grant is refused. */
-  | { ok: false, error: string, description: string | null, transient: boolean }
+  /**
+   * `error`: an RFC 6749 code, or ours: `network_error` (unreachable), `destination_refused`
+   * (the outbound guard refused the token URL; nothing was sent), `unsupported` (no token URL).
+   * `transient`: network error or 5xx/429, worth retrying; otherwise the grant is refused.
+   * The provider's description is never kept: it is free text from upstream.
+   */
+  | { ok: false, error: Rfc6749Error | 'network_error' | 'destination_refused' | 'unsupported', transient: boolean }
 
 export class OAuthClient {
   readonly #http: HttpClient
@@ -46,7 +66,7 @@ export class OAuthClient {
 
   async #tokenRequest (def: ProviderDefinition, url: string | undefined, client: OAuthClientCreds, params: Record<string, string>): Promise<TokenOutcome> {
     const o = def.oauth
-    if (o === undefined || url === undefined) return { ok: false, error: 'unsupported', description: 'provider has no token endpoint', transient: false }
+    if (o === undefined || url === undefined) return { ok: false, error: 'unsupported', transient: false }
     const headers: Record<string, string> = {}
     if (o.clientAuth === 'basic' && client.clientSecret !== null) headers.authorization = basicAuth(client.clientId, client.clientSecret)
     else {
@@ -56,13 +76,14 @@ export class OAuthClient {
     let res
     try {
       res = await this.#http.request(url, { method: 'POST', headers, ...(o.tokenRequestFormat === 'json' ? { json: params } : { form: params }) })
-    } catch {
-      return { ok: false, error: 'network_error', description: 'the provider could not be reached', transient: true }
+    } catch (err) {
+      if (err instanceof OutboundRefused) return { ok: false, error: 'destination_refused', transient: false }
+      return { ok: false, error: 'network_error', transient: true }
     }
     const parsed = def.parseTokenResponse?.(res.status, res.body) ?? parseRfc6749(res.status, res.body, o.scopeSeparator)
     if (isOAuthFailure(parsed)) {
       const transient = res.status >= 500 || res.status === 429 || parsed.error === 'server_error' || parsed.error === 'temporarily_unavailable'
-      return { ok: false, error: parsed.error, description: parsed.description, transient }
+      return { ok: false, error: rfc6749Error(parsed.error), transient }
     }
     return { ok: true, tokens: parsed }
   }

@@ -28,6 +28,10 @@
  * Mix-up defence (RFC 9207): the issuer expected for the flow (custom OAuth2 `config.issuer`,
  * or a provider's declared `urls.issuer`) is stored with the state; a callback whose `iss`
  * differs is refused before the code exchange.
+ * Verify, then consume: the `iss` check and the provider's own callback check (Shopify HMAC and
+ * shop) run on the pending state *before* the atomic UPDATE that consumes it, so a forged
+ * callback is refused without burning the user's flow (and the route keeps the binding cookie).
+ * The redirect back never carries a provider's words beyond an RFC 6749 error code.
  * PKCE: S256 with a 32-byte verifier, stored encrypted; it appears in no URL and no log.
  * Nothing is written for the integration until the exchange and the account lookup succeeded,
  * and then tokens, integration and audit event are written in one transaction.
@@ -36,7 +40,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { and, eq, gt, isNull, ne } from 'drizzle-orm'
 import type { HttpClient } from '../../connectors/http.ts'
 import type { ProviderCatalog } from '../../connectors/registry.ts'
-import { SHOP_DOMAIN } from '../../connectors/providers/shopify.ts'
+import { normalizeShop, SHOP_DOMAIN } from '../../connectors/providers/shopify.ts'
 import type { AccountInfo, ProviderDefinition } from '../../connectors/types.ts'
 import type { Db } from '../../db/client.ts'
 import { integrations, oauthStates, type IntegrationRow, type OAuthStateRow } from '../../db/schema.ts'
@@ -50,7 +54,7 @@ import { fail, ok, type Result } from '../result.ts'
 import { sealCtx } from '../vault/encrypted-columns.ts'
 import type { Vault } from '../vault/vault.ts'
 import { clientFor, COL, urlVars } from '../integrations/integration-context.ts'
-import type { OAuthClient } from './oauth-client.ts'
+import { rfc6749Error, type OAuthClient, type TokenOutcome } from './oauth-client.ts'
 import type { TokenService } from './token.service.ts'
 
 export interface StartOAuthInput { provider: string, integrationId?: string | null, redirectTo: string, scopes?: string[] | null, shop?: string | null, name?: string | null }
@@ -65,6 +69,9 @@ export type CallbackOutcome =
 export type LaunchOutcome =
   | { kind: 'refuse', reason: 'invalid_state', message: string }
   | { kind: 'redirect', location: string, cookie: BindingCookie }
+
+/** Refusals decided before the state is consumed (a forged callback): the flow stays usable, so its binding cookie stays too. */
+export const STATE_KEPT_ON: ReadonlySet<string> = new Set(['invalid_issuer', 'invalid_hmac', 'invalid_shop'])
 
 export interface BindingCookie { name: string, value: string, path: string, maxAgeSeconds: number, secure: boolean }
 
@@ -129,9 +136,11 @@ export class OAuthFlowService {
 
     let shop: string | null = null
     if (def.oauth.perShop) {
-      const raw = (input.shop ?? (integration?.config.shop as string | undefined) ?? '').trim().toLowerCase()
-      shop = raw.includes('.') ? raw : `${raw}.myshopify.com`
+      const stored = typeof integration?.config.shop === 'string' ? integration.config.shop : null
+      shop = normalizeShop(input.shop ?? stored ?? '')
       if (!SHOP_DOMAIN.test(shop)) return fail(badInput('shop must be a *.myshopify.com domain', { field: 'shop' }))
+      // Once connected, an integration stays with its shop (issue 15 §2): another shop is another integration.
+      if (integration?.connectedAt != null && stored !== null && shop !== stored) return fail(badInput('This integration is connected to another shop; create a new integration for this one', { field: 'shop' }))
     }
     const urls = this.#d.catalog.urls(def, urlVars(integration?.config ?? {}, shop), integration?.config ?? {})
     if (urls.authorize === undefined || urls.token === undefined) return fail(badInput('The provider has no authorize or token URL configured'))
@@ -207,21 +216,26 @@ export class OAuthFlowService {
     const nonce = cookies[bindingCookieName(stateHash)]
     if (typeof nonce !== 'string' || nonce === '') return refuse('invalid_state', 'The authorization was not started in this browser; start again')
     const now = this.#d.clock.now()
-    // Single use: only one request can flip consumed_at; expired, foreign and other-browser states never match.
-    const [row] = await this.#d.db.update(oauthStates).set({ consumedAt: now })
-      .where(and(eq(oauthStates.stateHash, stateHash), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now), eq(oauthStates.provider, def.id),
-        eq(oauthStates.browserBindingHash, hashState(nonce))))
-      .returning()
-    if (row === undefined) return refuse('invalid_state', 'The authorization request is unknown, expired, already used or was started in another browser; start again')
-    // RFC 9207: a response from another authorization server than the one this flow went to.
-    if (row.issuer !== null && query.iss !== undefined && query.iss !== row.issuer) return refuse('invalid_issuer', 'The callback comes from another authorization server')
+    // Expired, foreign and other-browser states never match.
+    const pending = and(eq(oauthStates.stateHash, stateHash), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now), eq(oauthStates.provider, def.id),
+      eq(oauthStates.browserBindingHash, hashState(nonce)))
+    const gone = () => refuse('invalid_state', 'The authorization request is unknown, expired, already used or was started in another browser; start again')
+    const [found] = await this.#d.db.select().from(oauthStates).where(pending).limit(1)
+    if (found === undefined) return gone()
 
-    const integration = row.integrationId === null ? undefined : (await this.#d.db.select().from(integrations).where(and(eq(integrations.id, row.integrationId), eq(integrations.teamId, row.teamId))).limit(1))[0]
+    // Verify before consuming (STATE_KEPT_ON): a forged callback must not burn the user's flow.
+    // RFC 9207: a response from another authorization server than the one this flow went to.
+    if (found.issuer !== null && query.iss !== undefined && query.iss !== found.issuer) return refuse('invalid_issuer', 'The callback comes from another authorization server')
+    const integration = found.integrationId === null ? undefined : (await this.#d.db.select().from(integrations).where(and(eq(integrations.id, found.integrationId), eq(integrations.teamId, found.teamId))).limit(1))[0]
     const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
-    if (client === undefined) return this.#back(row, 'OAUTH_ERROR', 'unauthorized_client')
-    const bad = def.verifyCallback?.(query, client, { shop: row.shop })
+    const bad = client === undefined ? null : def.verifyCallback?.(query, client, { shop: found.shop })
     if (bad != null) return refuse(bad.error as 'invalid_hmac' | 'invalid_shop', 'The callback signature or shop is not valid')
-    if (query.error !== undefined) return this.#back(row, 'OAUTH_ERROR', /^[a-z_]{1,64}$/.test(query.error) ? query.error : 'access_denied')
+
+    // Single use: only one request can flip consumed_at.
+    const [row] = await this.#d.db.update(oauthStates).set({ consumedAt: now }).where(pending).returning()
+    if (row === undefined) return gone()
+    if (client === undefined) return this.#back(row, 'OAUTH_ERROR', 'unauthorized_client')
+    if (query.error !== undefined) return this.#back(row, 'OAUTH_ERROR', rfc6749Error(query.error))
     if (typeof query.code !== 'string' || query.code === '') return this.#back(row, 'OAUTH_ERROR', 'invalid_request')
 
     const urls = this.#d.catalog.urls(def, urlVars(integration?.config ?? {}, row.shop), integration?.config ?? {})
@@ -229,7 +243,7 @@ export class OAuthFlowService {
     const exchanged = await this.#d.oauth.exchangeCode(def, urls, client, { code: query.code, redirectUri: row.redirectUri, codeVerifier: verifier })
     if (!exchanged.ok) {
       this.#d.log.warn({ provider: def.id, error: exchanged.error }, 'OAuth code exchange refused')
-      return this.#back(row, exchanged.transient ? 'CONNECTION_FAILED' : 'OAUTH_ERROR', exchanged.error)
+      return this.#back(row, exchanged.transient ? 'CONNECTION_FAILED' : 'OAUTH_ERROR', redirectReason(exchanged.error))
     }
     const tokens = exchanged.tokens
     let account: AccountInfo
@@ -288,6 +302,7 @@ export class OAuthFlowService {
     }
   }
 
+  /** `reason`: an RFC 6749 code, or one of our fixed words (account_lookup_failed, account_already_connected); never upstream text. */
   #back (row: OAuthStateRow, code: string, reason: string): CallbackOutcome {
     const to = new URL(row.redirectTo)
     to.searchParams.set('error', code)
@@ -295,4 +310,11 @@ export class OAuthFlowService {
     to.searchParams.set('provider', row.provider)
     return { kind: 'redirect', location: to.toString() }
   }
+}
+
+/** Our own token-exchange failures, as the RFC 6749 code the app receives in `?reason=`. */
+function redirectReason (error: Extract<TokenOutcome, { ok: false }>['error']): string {
+  if (error === 'network_error') return 'temporarily_unavailable'
+  if (error === 'destination_refused' || error === 'unsupported') return 'server_error'
+  return error
 }

@@ -169,8 +169,9 @@ export class TokenService {
         return fail(new AppError('UPSTREAM_UNAVAILABLE', `The last token refresh failed; the next attempt is in ${retryAfterSeconds} s`, { details: { retryable: true, retryAfterSeconds, reason: 'refresh_backoff' } }))
       }
       if (def === undefined || client === undefined) return fail(new AppError('OAUTH_ERROR', 'No OAuth client is configured for this provider'))
-      const urls = this.#d.catalog.urls(def, urlVars(integration.config), integration.config)
-      const outcome = await this.#d.oauth.refresh(def, urls, client, refreshToken)
+      const urls = this.#urls(def, integration)
+      if (!urls.ok) return urls
+      const outcome = await this.#d.oauth.refresh(def, urls.value, client, refreshToken)
       const now = this.#d.clock.now()
       if (!outcome.ok) return this.#recordFailure(tx, c, integration, outcome.error, now)
       const t = outcome.tokens
@@ -328,13 +329,15 @@ export class TokenService {
       if (!opts.remove && integration.status === 'disconnected') return fail(new AppError('BAD_USER_INPUT', 'This integration is already disconnected', { details: { reason: 'already_disconnected' } }))
       const [c] = await tx.select().from(integrationCredentials).where(eq(integrationCredentials.integrationId, id)).limit(1)
       const def = this.#d.catalog.get(integration.provider)
-      let revocation: 'pending' | 'not_supported' | 'no_token' | 'unreadable' = 'no_token'
+      let revocation: 'pending' | 'not_supported' | 'no_token' | 'unreadable' | 'invalid_url' = 'no_token'
       if (c !== undefined && def !== undefined) {
-        const revocable = def.revoke !== undefined || (def.oauth?.revocation === 'rfc7009' && this.#d.catalog.urls(def, urlVars(integration.config), integration.config).revoke !== undefined)
-        revocation = revocable && def.oauth?.revocation !== 'none' ? 'pending' : 'not_supported'
-        if (revocation === 'pending') {
+        // A URL the catalog refuses to build (an invalid stored shop) gets no revocation; the tokens still go.
+        const urls = this.#urls(def, integration)
+        const revocable = urls.ok && (def.revoke !== undefined || (def.oauth?.revocation === 'rfc7009' && urls.value.revoke !== undefined))
+        revocation = !urls.ok ? 'invalid_url' : revocable && def.oauth?.revocation !== 'none' ? 'pending' : 'not_supported'
+        if (revocation === 'pending' && urls.ok) {
           try {
-            revocationId = await this.#queueRevocation(tx, integration, def, c)
+            revocationId = await this.#queueRevocation(tx, integration, def, c, urls.value)
           } catch (err) {
             // A token that no longer decrypts cannot be revoked (nor used): drop it locally all the same.
             if (!(err instanceof VaultError)) throw err
@@ -354,7 +357,17 @@ export class TokenService {
     return result
   }
 
-  async #queueRevocation (tx: Queryable, integration: IntegrationRow, def: ProviderDefinition, c: IntegrationCredentialRow): Promise<string> {
+  /** The integration's provider URLs, or the catalog's refusal to build them (BAD_USER_INPUT naming the config field). */
+  #urls (def: ProviderDefinition, integration: IntegrationRow): Result<Record<string, string>> {
+    try {
+      return ok(this.#d.catalog.urls(def, urlVars(integration.config), integration.config))
+    } catch (err) {
+      if (err instanceof AppError) return fail(err)
+      throw err
+    }
+  }
+
+  async #queueRevocation (tx: Queryable, integration: IntegrationRow, def: ProviderDefinition, c: IntegrationCredentialRow, urls: Record<string, string>): Promise<string> {
     const id = newId()
     const useRefresh = def.oauth?.revokeTokenHint === 'refresh_token' && c.refreshToken !== null
     const token = this.#d.vault.open(useRefresh ? c.refreshToken! : c.accessToken, sealCtx(useRefresh ? COL.refreshToken : COL.accessToken, c.teamId, c.integrationId))
@@ -364,7 +377,7 @@ export class TokenService {
       teamId: integration.teamId,
       integrationId: integration.id,
       provider: def.id,
-      endpoint: { urls: this.#d.catalog.urls(def, urlVars(integration.config), integration.config), clientId: client?.clientId ?? null },
+      endpoint: { urls, clientId: client?.clientId ?? null },
       token: this.#d.vault.seal(token, sealCtx(COL.revokeToken, integration.teamId, id)),
       tokenTypeHint: useRefresh ? 'refresh_token' : 'access_token',
       clientSecret: this.#d.vault.sealOptional(client?.clientSecret, sealCtx(COL.revokeClientSecret, integration.teamId, id)),
@@ -395,7 +408,8 @@ export class TokenService {
     } catch (err) {
       const attempts = r.attempts + 1
       const message = (err as Error).message
-      if (attempts > REVOKE_BACKOFF_MINUTES.length) return done('failed', message)
+      // BAD_USER_INPUT (the outbound guard refused the stored revoke URL) does not get better with time.
+      if (attempts > REVOKE_BACKOFF_MINUTES.length || (err instanceof AppError && err.code === 'BAD_USER_INPUT')) return done('failed', message)
       const retryAfter = Number((err as { retryAfter?: string | null }).retryAfter ?? NaN)
       const delaySeconds = Math.max(REVOKE_BACKOFF_MINUTES[attempts - 1]! * 60, Number.isFinite(retryAfter) ? retryAfter : 0)
       await this.#d.db.update(tokenRevocations).set({ attempts, lastError: message, nextAttemptAt: new Date(now().getTime() + delaySeconds * 1000) }).where(eq(tokenRevocations.id, id))
