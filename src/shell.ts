@@ -8,6 +8,7 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { DataDirLockedError } from './db/data-dir-lock.ts'
+import { KeyringMismatchError } from './domain/vault/keyring-check.ts'
 import { BootstrapKeyFileExistsError, bootstrapEmbedded, bootstrapKeyFile } from './bootstrap.ts'
 import { startupWarnings } from './startup-warnings.ts'
 
@@ -26,7 +27,7 @@ let app: Awaited<ReturnType<typeof buildApp>>
 try {
   app = await buildApp(config)
 } catch (err) {
-  if (err instanceof DataDirLockedError) {
+  if (err instanceof DataDirLockedError || err instanceof KeyringMismatchError) {
     process.stderr.write(err.message + '\n')
     process.exit(1)
   }

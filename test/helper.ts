@@ -18,6 +18,11 @@ import { openDatabase, type Database } from '../src/db/client.ts'
 import type { Clock } from '../src/domain/clock.ts'
 
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-characters-long'
+/**
+ * One vault key for every app a test builds: apps sharing a database must share its key (the
+ * keyring check refuses another key), as the instances of one deployment do.
+ */
+export const TEST_ENCRYPTION_KEYS = `1:${Buffer.alloc(32, 42).toString('base64')}`
 
 // Only this file reads the test process's environment, to pick the database under test.
 const POSTGRES_URL = process.env.DATABASE_URL
@@ -32,6 +37,7 @@ export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({
     NODE_ENV: 'test',
     JWT_SECRET,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'sb-test-')),
     ...(POSTGRES_URL !== undefined && { DATABASE_URL: POSTGRES_URL }),
     ...env

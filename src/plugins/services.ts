@@ -23,6 +23,7 @@ import { OAuthClient } from '../domain/oauth/oauth-client.ts'
 import { OAuthFlowService } from '../domain/oauth/oauth-flow.service.ts'
 import { TokenService } from '../domain/oauth/token.service.ts'
 import { Vault } from '../domain/vault/vault.ts'
+import { checkKeyring } from '../domain/vault/keyring-check.ts'
 import { Breakers } from '../connectors/outbound/breakers.ts'
 import { fileSource } from '../connectors/outbound/files.ts'
 import { OutboundGuard } from '../connectors/outbound/guard.ts'
@@ -63,6 +64,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   // Provider connections: vault, catalog, OAuth client, token and integration services.
   if (config.encryption.generated) app.log.warn('ENCRYPTION_KEYS is not set: provider secrets are encrypted with a generated development key stored in the data directory')
   const vault = new Vault(config.encryption.keys)
+  await checkKeyring(db, config.encryption.keys)
   const catalog = new ProviderCatalog(config.integrations)
   // Every outbound request goes through the one guard: only deployment-configured origins skip the address check.
   const guard = new OutboundGuard({ allowPrivate: config.outbound.allowPrivate, httpsOnly: config.nodeEnv === 'production', trustedOrigins: catalog.trustedOrigins() })

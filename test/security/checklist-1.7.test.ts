@@ -78,3 +78,26 @@ t.test('the process refuses a short or malformed ENCRYPTION_KEYS before listenin
     t.notOk(out.includes(keys.split(':').at(-1)!), `${label}: the key is not echoed`)
   }
 })
+
+t.test('the process refuses a well-formed key that is not the database\'s key, before listening', async (t) => {
+  const root = new URL('../../', import.meta.url).pathname
+  const dataDir = mkdtempSync(join(tmpdir(), 'sb-keys-'))
+  const start = async (keys: string): Promise<{ code: number | null, out: string }> => {
+    const port = await freePort()
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', JWT_SECRET, ENCRYPTION_KEYS: keys, JOBS_ENABLED: 'false' }
+    const child = spawn(process.execPath, ['src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('Server listening')) child.kill('SIGTERM') })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    return { code, out }
+  }
+  const first = await start(`1:${randomBytes(32).toString('base64')}`)
+  t.match(first.out, /Server listening/, 'the first start records its key and listens')
+  const other = `1:${randomBytes(32).toString('base64')}`
+  const second = await start(other)
+  t.equal(second.code, 1, 'another key under the same version: exits with 1')
+  t.match(second.out, /ENCRYPTION_KEYS: key version 1 is not the key this database was encrypted with/)
+  t.notMatch(second.out, /Server listening/, 'never listened')
+  t.notOk(second.out.includes(other.slice(2)), 'the key is not echoed')
+})

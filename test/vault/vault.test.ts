@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { ConfigError, loadConfig } from '../../src/config.ts'
-import { integrations, teams } from '../../src/db/schema.ts'
+import { buildApp } from '../../src/app.ts'
+import { integrations, teams, vaultKeys } from '../../src/db/schema.ts'
 import { newId } from '../../src/domain/ids.ts'
 import { sealCtx } from '../../src/domain/vault/encrypted-columns.ts'
-import { Vault, VaultError } from '../../src/domain/vault/vault.ts'
+import { Vault, VaultError, type VaultKey } from '../../src/domain/vault/vault.ts'
+import { KeyringMismatchError } from '../../src/domain/vault/keyring-check.ts'
 import { rotateKeys } from '../../src/cli/rotate-keys.ts'
 import { testConfig, testDatabase } from '../helper.ts'
 
@@ -99,4 +101,22 @@ t.test('rotate-keys re-encrypts every row under the newest key; then the old key
   }
   const again = await rotateKeys(config, { database, print: () => {} })
   t.equal(again.columns['integrations.credentials']!.current, 3, 'a second run skips current rows')
+})
+
+t.test('keyring check: the first start records each key version; another key under a recorded version is refused', async (t) => {
+  const { database } = await testDatabase(t)
+  const start = async (keys: VaultKey[]): Promise<void> => {
+    const app = await buildApp({ ...testConfig(), encryption: { keys, generated: false } }, { database })
+    await app.close()
+  }
+  const a = k(1); const b = k(1); const c = k(2)
+  await start([a])
+  await start([a])
+  t.same((await database.db.select().from(vaultKeys)).map((r) => r.version), [1], 'version 1 recorded once')
+  t.notOk((await database.db.select().from(vaultKeys))[0]!.check.includes(a.key.toString('base64')), 'only a check value is stored')
+  await t.rejects(start([b]), KeyringMismatchError, 'a different key under version 1 is refused')
+  await start([c, a])
+  await t.rejects(start([k(2), a]), { name: 'KeyringMismatchError', versions: [2] }, 'a different version 2 is named')
+  await start([c]) // after rotate-keys the old version may go
+  await t.rejects(rotateKeys({ ...testConfig(), encryption: { keys: [b], generated: false } }, { database, print: () => {} }), KeyringMismatchError, 'rotate-keys refuses a wrong key before touching a row')
 })
