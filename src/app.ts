@@ -11,6 +11,7 @@ import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
 import { loggerOptions, makeChildLoggersLazy } from './logger.ts'
 import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
+import { corsPlugin } from './plugins/cors.ts'
 import { QueryDocuments } from './graphql/query-documents.ts'
 import { graphqlPlugin } from './plugins/graphql.ts'
 import { idempotencyPlugin } from './plugins/idempotency.ts'
@@ -48,7 +49,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     // (slowloris) held its socket up to 30 s past REQUEST_TIMEOUT_MS; check every second.
     http: { connectionsCheckingInterval: 1000 },
     keepAliveTimeout: 72_000,
-    return503OnClosing: true
+    // Our own 503 while closing (below): Fastify's is a bare body with no request id or log row.
+    return503OnClosing: false
   }) as unknown as FastifyInstance
   // A request's pino child is made only if something is logged through it (most requests log nothing).
   makeChildLoggersLazy(app.log)
@@ -62,12 +64,23 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // spent CPU recompiling it. Read here, every socket has one shape for its whole life.
   app.server.on('connection', (socket: Socket) => { void socket.remoteAddress })
 
+  // CORS before anything that answers early (the 503 while closing, auth), so a browser can read those answers too.
+  await app.register(corsPlugin, { origins: config.corsOrigins })
+
   // Graceful shutdown: server.close() only reaps connections idle at that moment, so a
   // keep-alive connection whose request is in flight would hold the process open until its
   // keep-alive timeout. While closing, connections are reaped as soon as they go idle; a
-  // request already queued on one is still answered (503 from Fastify, with Connection: close).
+  // request already queued on one is still answered: 503 SERVICE_UNAVAILABLE in the one error
+  // shape, with its request id, Retry-After and a request-log row (onResponse runs as for any
+  // answer), before any hook that would do work for it (Fastify adds Connection: close).
   let reaper: NodeJS.Timeout | undefined
+  let closing = false
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!closing) { done(); return }
+    reply.code(503).header('retry-after', '1').send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The server is shutting down; retry the request.', requestId: req.id } })
+  })
   app.addHook('preClose', async () => {
+    closing = true
     reaper = setInterval(() => { app.server.closeIdleConnections() }, 100)
     reaper.unref()
   })
