@@ -8,6 +8,7 @@ import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import { systemClock, type Clock } from './domain/clock.ts'
 import { AppError, ERROR_CODES, isErrorCode } from './errors.ts'
+import { asServiceUnavailable } from './db/errors.ts'
 import { loggerOptions, makeChildLoggersLazy } from './logger.ts'
 import { uuidV7 } from './domain/request-logs/log-ids.ts'
 import { dbPlugin } from './plugins/db.ts'
@@ -87,14 +88,18 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   app.addHook('onClose', async () => { clearInterval(reaper) })
 
   // REST routes outside /graphql answer errors in one shape with a code from errors.ts.
-  app.setErrorHandler(async (error: FastifyError | AppError, req, reply) => {
+  app.setErrorHandler(async (thrown: FastifyError | AppError, req, reply) => {
+    // A database outage answers 503 SERVICE_UNAVAILABLE with Retry-After (db/errors.ts), not 500.
+    const outage = asServiceUnavailable(thrown)
+    const error = outage ?? thrown
+    if (outage !== undefined) { reply.headers(outage.headers ?? {}); req.errorCodes = [outage.code] }
     const code = error instanceof AppError ? error.code : isErrorCode((error as FastifyError).code) ? (error as FastifyError).code as keyof typeof ERROR_CODES : undefined
     const status = error instanceof AppError ? error.statusCode : (error.statusCode ?? 500)
-    if (status >= 500) req.log.error({ err: error }, 'unexpected error')
+    if (status >= 500) req.log[outage === undefined ? 'error' : 'warn']({ err: thrown }, outage === undefined ? 'unexpected error' : 'database unavailable')
     return reply.code(status).send({
       error: {
         code: code ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT'),
-        message: status >= 500 ? ERROR_CODES.INTERNAL_SERVER_ERROR.userMessage : error.message,
+        message: status >= 500 ? ERROR_CODES[outage?.code ?? 'INTERNAL_SERVER_ERROR'].userMessage : error.message,
         requestId: req.id
       }
     })

@@ -5,6 +5,7 @@
  * The HTTP status follows the codes when no root field produced data.
  */
 import { GraphQLError, type ExecutionResult } from 'graphql'
+import { asServiceUnavailable } from '../db/errors.ts'
 import { AppError, ERROR_CODES, mostSevere, type ErrorCode } from '../errors.ts'
 
 interface FormatterContext {
@@ -35,7 +36,8 @@ const integrationDetails = (e: AppError): Record<string, unknown> =>
 const stripSuggestions = (message: string): string => message.replace(/\s*Did you mean .*\?$/s, '')
 
 function classify (error: GraphQLError): Array<{ message: string, code: ErrorCode, status: number, details?: Record<string, unknown> | undefined, unexpected?: Error }> {
-  const original = error.originalError as (Error & { code?: string, statusCode?: number, errors?: Error[] }) | undefined
+  // A database outage is not an internal error: 503 SERVICE_UNAVAILABLE with Retry-After.
+  const original = (asServiceUnavailable(error.originalError) ?? error.originalError) as (Error & { code?: string, statusCode?: number, errors?: Error[] }) | undefined
   if (original instanceof AppError) {
     return [{ message: original.message, code: original.code, status: original.statusCode, details: INTEGRATION_CODES.has(original.code) ? integrationDetails(original) : original.details }]
   }

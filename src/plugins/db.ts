@@ -14,7 +14,7 @@ export interface DbPluginOptions { config: Config, database?: Database | undefin
 
 export const dbPlugin = fp<DbPluginOptions>(async (app, { config, database }) => {
   const owned = database === undefined
-  const db = database ?? await openDatabase(config.database)
+  const db = database ?? await openDatabase(config.database, { log: app.log })
   if (owned && config.database.migrateOnStart) await db.migrate()
   app.decorate('database', db)
   app.addHook('onClose', async () => { if (owned) await db.close() })

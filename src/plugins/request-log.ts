@@ -80,7 +80,7 @@ export const requestLogPlugin = fp<{ config: Config, clock: Clock, queryDocument
   let writer: RequestLogWriter | undefined
   if (config.requestLog.enabled) {
     const sink: LogSink = database.kind === 'postgres'
-      ? await postgresCopySink(database.connectionString!)
+      ? await postgresCopySink(database.ownClient!)
       : pgliteCopySink(database.pglite!, config.requestLog.batchSize)
     writer = new RequestLogWriter({
       sink,

@@ -1,6 +1,10 @@
-/** Liveness and readiness for orchestrators; no authentication, no secrets. */
-import { sql } from 'drizzle-orm'
+/**
+ * Liveness and readiness for orchestrators; no authentication, no secrets. Readiness never hangs:
+ * the database check is bounded by the connect timeout, and answers at once while the database is
+ * known to be down (db/availability.ts).
+ */
 import type { FastifyPluginAsync } from 'fastify'
+import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.ts'
 
 export const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -9,12 +13,13 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
     let database = 'ok'
     let migrations = 'unknown'
     try {
-      await app.database.rows(sql`select 1`)
+      await app.database.ping()
       migrations = (await app.database.migrationsCurrent()) ? 'current' : 'pending'
     } catch {
       database = 'unreachable'
     }
     const ready = database === 'ok' && migrations === 'current'
+    if (database !== 'ok') reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS))
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database, migrations })
   })
 }

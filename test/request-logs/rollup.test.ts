@@ -108,7 +108,7 @@ t.test('stats from the rollup equal stats from the raw rows', async (t) => {
   t.same(await stats(), raw, 'the same answers, filter by filter')
 
   // From now on the writer's sinks keep the rollup in step (same transaction as the rows).
-  const sink = app.database.kind === 'postgres' ? await postgresCopySink(app.database.connectionString!) : pgliteCopySink(app.database.pglite!)
+  const sink = app.database.kind === 'postgres' ? await postgresCopySink(app.database.ownClient!) : pgliteCopySink(app.database.pglite!)
   t.teardown(() => sink.close())
   const extra: LogEntry[] = Array.from({ length: 40 }, (_, i) => {
     const at = new Date(h0 + 2 * HOUR + i * 1000)

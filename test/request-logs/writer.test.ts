@@ -99,7 +99,7 @@ t.test('writer: flushes by size without waiting for the interval', async (t) => 
 
 t.test('sinks round-trip awkward values exactly', async (t) => {
   const { database } = await testDatabase(t)
-  const sink = database.kind === 'postgres' ? await postgresCopySink(database.connectionString!) : pgliteCopySink(database.pglite!)
+  const sink = database.kind === 'postgres' ? await postgresCopySink(database.ownClient!) : pgliteCopySink(database.pglite!)
   t.teardown(() => sink.close())
   const awkward = 'tab\there, newline\nthere, back\\slash, "quote", {brace}, comma, , é ünïcode, \r return'
   const rows = [

@@ -9,6 +9,9 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { PGlite } from '@electric-sql/pglite'
+import type { Sql } from 'postgres'
+import type { Database } from '../../db/client.ts'
+import { isDatabaseUnavailable } from '../../db/errors.ts'
 import { LOG_COLUMNS, type LogEntry } from './log-entry.ts'
 import { ROLLUP_STATE_INIT, ROLLUP_UPSERT, rollupParams } from './log-rollup.ts'
 import { arrayLiteral } from './pg-array.ts'
@@ -73,47 +76,71 @@ function * copyPieces (rows: readonly LogEntry[]): Generator<string> {
  * COPY on `lanes` connections of its own, so two batches can be in flight: Postgres parses and
  * indexes one while Node encodes the next (on two cores: 1 lane ≈ 31k, 2 lanes ≈ 45k rows/s under load).
  */
-export async function postgresCopySink (connectionString: string, maxRows = 5000, lanes = 2): Promise<LogSink> {
-  const { default: postgres } = await import('postgres')
+export async function postgresCopySink (ownClient: NonNullable<Database['ownClient']>, maxRows = 5000, lanes = 2): Promise<LogSink> {
   // One client per lane with max: 1, which makes the explicit begin/commit below legal and keeps
   // them on one session (a COPY inside sql.begin() leaks the transaction when the server rejects
-  // the data: porsager/postgres#1173).
-  const clients = Array.from({ length: lanes }, () => postgres(connectionString, {
-    max: 1,
-    connect_timeout: 5,
-    idle_timeout: 60,
-    onnotice: () => {},
-    connection: { application_name: 'switchboard-request-log' }
-  }))
-  const idle = [...clients]
+  // the data: porsager/postgres#1173). Their connect timeout and reconnect backoff are the pool's
+  // bounded ones (db/client.ts): with postgres.js's default backoff a lane waited 10–20 s to
+  // reconnect after an outage while its rows piled up and were dropped.
+  const lane = (): Lane => {
+    const l: Lane = {
+      sql: ownClient({ applicationName: 'switchboard-request-log', max: 1, idleTimeoutSeconds: 60, onclose: () => l.lost?.() }),
+      lost: undefined
+    }
+    return l
+  }
+  const idle = Array.from({ length: lanes }, lane)
+  const busy = new Set<Lane>()
   let stateReady = false
   return {
     maxRows,
     concurrency: lanes,
     async write (rows) {
-      const sql = idle.pop()
-      if (sql === undefined) throw new Error(`more than ${lanes} concurrent request-log writes`)
+      let current = idle.pop()
+      if (current === undefined) throw new Error(`more than ${lanes} concurrent request-log writes`)
+      busy.add(current)
+      // A COPY whose connection dies after its last piece never settles in postgres.js (the
+      // stream waits for a CommandComplete that cannot come), which stalled the writer for good
+      // after an outage: the lane's connection closing fails the write instead.
+      const lost = new Promise<never>((_resolve, reject) => {
+        current!.lost = () => { reject(Object.assign(new Error('request-log connection closed during a write'), { code: 'CONNECTION_CLOSED' })) }
+      })
+      lost.catch(() => {})
       try {
-        const params = rollupParams(rows)
-        await sql.unsafe('begin')
-        try {
-          const stream = await sql.unsafe(`copy request_logs (${COLUMN_LIST}) from stdin`).writable()
-          await pipeline(Readable.from(copyPieces(rows)), stream)
-          if (params !== undefined) await sql.unsafe(ROLLUP_UPSERT, params)
-          if (!stateReady) await sql.unsafe(ROLLUP_STATE_INIT)
-          await sql.unsafe('commit')
-          stateReady = true
-        } catch (err) {
-          await sql.unsafe('rollback').catch(() => {})
-          throw err
+        await Promise.race([copyBatch(current.sql, rows), lost])
+        stateReady = true
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          // Its connection is gone, and postgres.js may not reconnect it cleanly (db/client.ts,
+          // RenewablePool): the next write gets a new client; nothing to roll back on this one.
+          void current.sql.end({ timeout: 0 }).catch(() => {})
+          busy.delete(current)
+          current = lane()
+        } else {
+          await current.sql.unsafe('rollback').catch(() => {})
         }
+        throw err
       } finally {
-        idle.push(sql)
+        current.lost = undefined
+        busy.delete(current)
+        idle.push(current)
       }
     },
-    async close () { await Promise.all(clients.map((c) => c.end({ timeout: 5 }))) }
+    async close () { await Promise.all([...idle, ...busy].map((c) => c.sql.end({ timeout: 5 }))) }
+  }
+
+  async function copyBatch (sql: Sql, rows: LogEntry[]): Promise<void> {
+    const params = rollupParams(rows)
+    await sql.unsafe('begin')
+    const stream = await sql.unsafe(`copy request_logs (${COLUMN_LIST}) from stdin`).writable()
+    await pipeline(Readable.from(copyPieces(rows)), stream)
+    if (params !== undefined) await sql.unsafe(ROLLUP_UPSERT, params)
+    if (!stateReady) await sql.unsafe(ROLLUP_STATE_INIT)
+    await sql.unsafe('commit')
   }
 }
+
+interface Lane { sql: Sql, lost: (() => void) | undefined }
 
 // ---- PGlite: COPY from a blob ----
 
