@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { buildApp } from '../../src/app.ts'
 import type { Database } from '../../src/db/client.ts'
-import { JWT_SECRET, dbKind, freePort, testConfig, testDatabase } from '../helper.ts'
+import { JWT_SECRET, TEST_ENCRYPTION_KEYS, dbKind, freePort, testConfig, testDatabase } from '../helper.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 const FLUSH_MS = 250
@@ -34,7 +34,7 @@ async function startServer (t: { teardown(fn: () => unknown): void }, url: strin
   const port = await freePort()
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: url, DATA_DIR: mkdtempSync(join(tmpdir(), 'sb-faults-')),
-    PORT: String(port), HOST: '127.0.0.1', JWT_SECRET, LOG_LEVEL: 'warn', JOBS_ENABLED: 'false', REQUEST_LOG_FLUSH_MS: String(FLUSH_MS)
+    PORT: String(port), HOST: '127.0.0.1', JWT_SECRET, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, LOG_LEVEL: 'warn', JOBS_ENABLED: 'false', REQUEST_LOG_FLUSH_MS: String(FLUSH_MS)
   }
   const child = spawn(process.execPath, ['src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })

@@ -10,13 +10,13 @@ import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { buildApp } from '../../src/app.ts'
 import { openDatabase, type Database } from '../../src/db/client.ts'
-import { JWT_SECRET, dbKind, freePort, testConfig, testDatabase } from '../helper.ts'
+import { JWT_SECRET, TEST_ENCRYPTION_KEYS, dbKind, freePort, testConfig, testDatabase } from '../helper.ts'
 
 t.test('SIGTERM under load: every answered request has its row', async (t) => {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-shutdown-'))
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', JWT_SECRET, DATA_DIR: dataDir, PORT: String(port),
+    PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', JWT_SECRET, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, DATA_DIR: dataDir, PORT: String(port),
     REQUEST_LOG_FLUSH_MS: '1000', REQUEST_LOG_BATCH_SIZE: '5000', SHUTDOWN_GRACE_MS: '10000'
   }
   let key: string | undefined
