@@ -21,13 +21,16 @@ export interface SeededSwitchboard {
  * `env` adds to / overrides the production settings below (e.g. REQUEST_LOG_ENABLED,
  * API_KEY_CACHE_TTL_MS). Nothing is read from this process's environment.
  */
+/** One vault key per benchmark process: servers sharing a benchmark database must share its key. */
+const BENCH_ENCRYPTION_KEYS = `1:${randomBytes(32).toString('base64')}`
+
 export async function seededSwitchboard (database: Database, opts: { env?: Record<string, string>, keys?: number } = {}): Promise<SeededSwitchboard> {
   const config = loadConfig({
     NODE_ENV: 'production',
     LOG_LEVEL: 'silent',
     JWT_SECRET: BENCH_JWT_SECRET,
     // Token-vault keyring, required in production; nothing is encrypted by these benchmarks.
-    ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
+    ENCRYPTION_KEYS: BENCH_ENCRYPTION_KEYS,
     // Only used for embedded-mode files; the database is passed in, so nothing is written there.
     DATA_DIR: '/tmp/switchboard-bench',
     // The database is passed in (either kind); this only lets production mode load without DATABASE_URL.
