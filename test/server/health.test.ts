@@ -1,7 +1,8 @@
 import t from 'tap'
 import { buildApp } from '../../src/app.ts'
 import { openDatabase } from '../../src/db/client.ts'
-import { build, testConfig } from '../helper.ts'
+import { bindingCookieName, hashState } from '../../src/domain/oauth/oauth-flow.service.ts'
+import { build, dbKind, testConfig, testDatabase } from '../helper.ts'
 
 t.test('healthz and readyz on a migrated database', async (t) => {
   const app = await build(t)
@@ -59,4 +60,59 @@ t.test('the app migrates on start: always on PGlite, on PostgreSQL with MIGRATE_
   const eager = await buildApp(testConfig({ DATABASE_URL: url.toString(), MIGRATE_ON_START: 'true', JOBS_ENABLED: 'false' }))
   t.teardown(() => eager.close())
   t.equal((await eager.inject({ url: '/readyz' })).statusCode, 200, 'MIGRATE_ON_START=true migrates at start')
+})
+
+/**
+ * A TCP proxy to the test database that can start swallowing connections: new ones are accepted
+ * and never answered, established ones are cut. A PostgreSQL that hangs, not one that refuses.
+ */
+async function hangingProxy (t: Tap, target: URL): Promise<{ url: string, hang: () => void }> {
+  const { createServer, connect } = await import('node:net')
+  const sockets = new Set<import('node:net').Socket>()
+  let hanging = false
+  const server = createServer((client) => {
+    sockets.add(client)
+    client.on('error', () => {})
+    if (hanging) return
+    const upstream = connect(Number(target.port || 5432), target.hostname)
+    sockets.add(upstream)
+    upstream.on('error', () => client.destroy())
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  const url = new URL(target)
+  url.port = String((server.address() as { port: number }).port)
+  return { url: url.toString(), hang: () => { hanging = true; for (const s of sockets) s.destroy() } }
+}
+interface Tap { teardown(fn: () => unknown): void }
+const STATE = 'x'.repeat(48)
+
+// PostgreSQL run only: the PGlite run stops a real PostgreSQL instead (test/faults/postgres-outage.test.ts).
+t.test('a PostgreSQL that stops answering: readyz and database-backed routes answer 503 with Retry-After within the connect timeout', { skip: dbKind === 'pglite' && 'needs PostgreSQL' }, async (t) => {
+  const { url } = await testDatabase(t)
+  const proxy = await hangingProxy(t, new URL(url!))
+  const app = await buildApp(testConfig({ DATABASE_URL: proxy.url, DATABASE_CONNECT_TIMEOUT_MS: '300', JOBS_ENABLED: 'false' }))
+  t.teardown(() => app.close())
+  const timed = async (path: string): Promise<{ res: Awaited<ReturnType<typeof app.inject>>, ms: number }> => {
+    const started = performance.now()
+    const res = await app.inject({ url: path, headers: { cookie: `${bindingCookieName(hashState(STATE))}=nonce` } })
+    return { res, ms: performance.now() - started }
+  }
+  t.equal((await timed('/readyz')).res.statusCode, 200, 'ready through the proxy')
+  t.equal((await timed(`/oauth/callback/dropbox?state=${STATE}&code=c`)).res.statusCode, 400, 'an unknown state is refused while the database answers')
+
+  proxy.hang()
+  const ready = await timed('/readyz')
+  t.equal(ready.res.statusCode, 503)
+  t.match(ready.res.json(), { status: 'not_ready', database: 'unreachable' })
+  t.equal(ready.res.headers['retry-after'], '1')
+  t.ok(ready.ms < 1300, `readyz answered in ${Math.round(ready.ms)} ms (connect timeout 300 ms; it used to wait for postgres.js's 30 s)`)
+
+  // A REST route whose first step is a query: the outage is a 503, not an internal error.
+  const rest = await timed(`/oauth/callback/dropbox?state=${STATE}&code=c`)
+  t.equal(rest.res.statusCode, 503)
+  t.equal(rest.res.headers['retry-after'], '1')
+  t.match(rest.res.json(), { error: { code: 'SERVICE_UNAVAILABLE', requestId: String } })
+  t.ok(rest.ms < 1300, `the callback answered in ${Math.round(rest.ms)} ms`)
 })
