@@ -11,7 +11,9 @@ import t from 'tap'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { sql } from 'drizzle-orm'
-import { addressRefusal, OutboundGuard, OutboundRefused } from '../../src/connectors/outbound/guard.ts'
+import { Headers } from 'undici'
+import { addressRefusal, OutboundGuard, OutboundRefused, urlRefusal } from '../../src/connectors/outbound/guard.ts'
+import { ProviderCatalog } from '../../src/connectors/registry.ts'
 import { build, type TestApp } from '../helper.ts'
 import { waitForRun } from '../connectors/connector-helper.ts'
 import { callbackRequest, connect, fakeEnv, REDIRECT_TO, START, startFakes, startFlow } from '../oauth/oauth-helper.ts'
@@ -86,11 +88,37 @@ t.test('the guard refuses a private destination at connect time, with zero conne
   const res = await open.fetch(new URL(`http://localhost:${l.port}/ok`), { method: 'GET' })
   t.equal(res.status, 200, 'OUTBOUND_ALLOW_PRIVATE lifts the address rule')
   t.equal(l.connections(), 1)
+  for (const headers of [{ 'Metadata-Flavor': 'Google' }, new Headers({ host: 'metadata.google.internal' }), [['X-Forwarded-For', '10.0.0.1']] as [string, string][]]) {
+    await t.rejects(open.fetch(new URL(`http://localhost:${l.port}/h`), { method: 'GET', headers }), OutboundRefused, 'not the header rules')
+  }
+  t.equal(l.requests.length, 1, 'nothing sent with a forbidden header')
   const redirect = await listener(t)
   const trusted = new OutboundGuard({ allowPrivate: false, trustedOrigins: [`http://127.0.0.1:${redirect.port}`] })
   t.teardown(() => trusted.close())
   t.equal((await trusted.fetch(new URL(`http://127.0.0.1:${redirect.port}/x`), { method: 'GET' })).status, 200, 'a deployment-configured origin is trusted')
   await t.rejects(trusted.fetch(new URL(`http://127.0.0.1:${redirect.port}/x`), { method: 'GET' }, { untrusted: true }), OutboundRefused, 'unless the caller says the URL is not the deployment\'s')
+})
+
+t.test('trust comes from deployment config only; production wants https', async (t) => {
+  const catalog = new ProviderCatalog({ providerUrlOverrides: { shopify: 'http://{shop}', slack: 'http://127.0.0.1:1', dropbox: { token: 'http://10.0.0.1:2/t' } }, providerApps: {}, tokenLifetimes: {} })
+  const trusted = catalog.trustedOrigins()
+  t.ok(trusted.has('http://127.0.0.1:1'), 'a string override')
+  t.ok(trusted.has('http://10.0.0.1:2'), 'a named override')
+  t.ok(trusted.has('https://api.dropboxapi.com'), 'a template the override left alone')
+  t.notOk(trusted.has('https://slack.com'), 'a template replaced by an override')
+  t.notOk([...trusted].some((o) => o.includes('shop') || o.includes('{')), 'no origin with a team-supplied host (Shopify {shop})')
+  const shopify = catalog.get('shopify')!
+  t.throws(() => catalog.urls(shopify, { shop: '127.0.0.1:1' }), { code: 'BAD_USER_INPUT', details: { field: 'config.shop' } }, 'no URL is built from a bad shop')
+  t.throws(() => catalog.urls(shopify, {}), { code: 'BAD_USER_INPUT' }, 'nor without one')
+  t.equal(catalog.urls(shopify, { shop: 'ada-shop.myshopify.com' }).token, 'http://ada-shop.myshopify.com/admin/oauth/access_token')
+
+  t.not(urlRefusal('http://api.example.com/v1', { allowPrivate: false, httpsOnly: true }), null, 'production: http refused at write time')
+  t.equal(urlRefusal('https://api.example.com/v1', { allowPrivate: false, httpsOnly: true }), null)
+  const l = await listener(t)
+  const production = new OutboundGuard({ allowPrivate: true, httpsOnly: true })
+  t.teardown(() => production.close())
+  await t.rejects(production.fetch(new URL(`http://127.0.0.1:${l.port}/`), { method: 'GET' }), OutboundRefused, 'and at send time')
+  t.equal(l.connections(), 0)
 })
 
 t.test('strict deployment (OUTBOUND_ALLOW_PRIVATE unset): team URLs are refused at write time and at connect time', async (t) => {

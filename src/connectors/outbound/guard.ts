@@ -28,7 +28,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { AppError } from '../../errors.ts'
-import { Agent, buildConnector, fetch, Headers, type RequestInit, type Response } from 'undici'
+import { Agent, buildConnector, fetch, type RequestInit, type Response } from 'undici'
 
 /**
  * The destination is not allowed: nothing was sent (no socket was opened). BAD_USER_INPUT: the
@@ -113,7 +113,7 @@ const FORBIDDEN_PREFIXES = ['proxy-', 'x-forwarded-', 'sec-']
 export function headerNameRefusal (name: string): string | null {
   if (!HEADER_NAME.test(name)) return 'must be 1 to 64 letters, digits or hyphens'
   const lower = name.toLowerCase()
-  if (FORBIDDEN_HEADERS.has(lower) || FORBIDDEN_PREFIXES.some((p) => lower.startsWith(p))) return `must not be ${name}`
+  if (FORBIDDEN_HEADERS.has(lower) || FORBIDDEN_PREFIXES.some((p) => lower.startsWith(p))) return 'must not be a routing, framing, hop-by-hop, cookie, forwarding or cloud-metadata header'
   return null
 }
 
@@ -198,10 +198,10 @@ export class OutboundGuard {
 const refused = (host: string): OutboundRefused =>
   new OutboundRefused(`${host} is not an allowed destination: it is (or resolves to) a private, loopback, link-local or reserved address`)
 
+/** Names of a plain record, a list of pairs or any Headers (undici's or the global one: both iterate as pairs). */
 function headerNames (headers: RequestInit['headers']): string[] {
   if (headers === undefined || headers === null) return []
-  if (Array.isArray(headers)) return headers.map(([name]) => String(name))
-  if (headers instanceof Headers) return [...headers.keys()]
+  if (Symbol.iterator in headers) return [...(headers as Iterable<[string, string]>)].map(([name]) => String(name))
   return Object.keys(headers)
 }
 
