@@ -106,7 +106,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
     runs: new OperationRuns({ db, clock, pages: config.graphql }),
     validator: new InputValidator(),
     log: app.log,
-    enqueue: async (runId) => (await app.jobs?.send(RUN_JOB, { runId }, { singletonKey: runId, retryLimit: 0 })) ?? null
+    enqueue: async (job) => (await app.jobs?.send(RUN_JOB, { ...job }, { singletonKey: job.runId, retryLimit: 0 })) ?? null
   })
   const services: Services = {
     operations,

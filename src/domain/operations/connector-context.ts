@@ -4,7 +4,8 @@
  * service (on-demand single-flight refresh; one forced refresh after a rejection) and the
  * shared outbound client. INVALID_CREDENTIALS after a failed refresh leaves the integration
  * `needs_reauth` (the token service marks it when the provider refuses the refresh; this file
- * marks it when there is nothing to refresh with, or a fresh token is refused as well).
+ * marks it when there is nothing to refresh with, or a fresh token is refused as well). Both the
+ * load and the mark run as the integration's team (asTenant), whether a request or a job asks.
  */
 import { and, eq } from 'drizzle-orm'
 import type { Connector, ConnectorContext } from '../../connectors/connector.ts'
@@ -13,6 +14,7 @@ import type { ProviderDefinition } from '../../connectors/types.ts'
 import { apiClient, type OutboundDeps, type TokenSource } from '../../connectors/outbound/api-client.ts'
 import type { FileSource } from '../../connectors/outbound/files.ts'
 import type { Db } from '../../db/client.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { integrationCredentials, integrations, type IntegrationRow } from '../../db/schema.ts'
 import { AppError, notFound } from '../../errors.ts'
 import { recordAudit } from '../audit/audit.ts'
@@ -34,7 +36,7 @@ export class ConnectorContexts {
 
   async open (teamId: string, integrationId: string, requestId: string, hooks: RunHooks = {}): Promise<Result<Bound>> {
     if (!isUuid(integrationId)) return fail(notFound('Integration'))
-    const [row] = await this.#d.db.select().from(integrations).where(and(eq(integrations.teamId, teamId), eq(integrations.id, integrationId))).limit(1)
+    const [row] = await asTenant(this.#d.db, teamId, (tx) => tx.select().from(integrations).where(and(eq(integrations.teamId, teamId), eq(integrations.id, integrationId))).limit(1))
     if (row === undefined) return fail(notFound('Integration'))
     const def = this.#d.catalog.get(row.provider)
     const connector = def?.connector
@@ -90,9 +92,9 @@ export class ConnectorContexts {
 
   async #markNeedsReauth (row: IntegrationRow, platform: string, reason: string): Promise<void> {
     const now = this.#d.clock.now()
-    await this.#d.db.transaction(async (tx) => {
-      await tx.update(integrationCredentials).set({ status: 'needs_reauth', updatedAt: now }).where(eq(integrationCredentials.integrationId, row.id))
-      await tx.update(integrations).set({ status: 'needs_reauth', lastError: 'The provider no longer accepts the token; please reconnect', updatedAt: now }).where(eq(integrations.id, row.id))
+    await asTenant(this.#d.db, row.teamId, async (tx) => {
+      await tx.update(integrationCredentials).set({ status: 'needs_reauth', updatedAt: now }).where(and(eq(integrationCredentials.teamId, row.teamId), eq(integrationCredentials.integrationId, row.id)))
+      await tx.update(integrations).set({ status: 'needs_reauth', lastError: 'The provider no longer accepts the token; please reconnect', updatedAt: now }).where(and(eq(integrations.teamId, row.teamId), eq(integrations.id, row.id)))
       await recordAudit(tx, { teamId: row.teamId, actor: { type: 'system', id: 'connector' }, action: 'integration.needs_reauth', target: { type: 'integration', id: row.id }, metadata: { provider: platform, reason } })
     })
     this.#d.log.warn({ integrationId: row.id, provider: platform, reason }, 'provider refused the token: integration needs re-authorization')

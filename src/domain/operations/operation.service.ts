@@ -20,6 +20,8 @@ import type { InputValidator } from './input-validator.ts'
 import type { ItemPage, OperationRuns } from './operation-runs.ts'
 
 export const RUN_JOB = 'operations.run'
+/** What a run's job carries: the run and its team, whose tenant role the job works as. Jobs queued before the team was added carry the run only. */
+export interface RunJob { runId: string, teamId?: string }
 /** Codes a provider call can end with: reported as `{success: false, error}`, not as GraphQL errors. */
 const PROVIDER_CODES = new Set<ErrorCode>(['CONNECTION_FAILED', 'OAUTH_ERROR', 'TOKEN_EXPIRED', 'API_ERROR', 'SYNC_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMIT_EXCEEDED', 'NETWORK_ERROR', 'UPSTREAM_UNAVAILABLE'])
 
@@ -37,8 +39,8 @@ export interface OperationServiceDeps {
   runs: OperationRuns
   validator: InputValidator
   log: Logger
-  /** Enqueues a run's job; null when jobs are disabled (the run then executes in this process). */
-  enqueue(runId: string): Promise<string | null>
+  /** Enqueues a run's job (its data: `RunJob`); null when jobs are disabled (the run then executes in this process). */
+  enqueue(job: RunJob): Promise<string | null>
 }
 
 export function toOperationError (e: AppError): OperationError {
@@ -100,32 +102,39 @@ export class OperationService {
   bind (p: Principal, integrationId: string, requestId: string): Promise<Result<Bound>> { return this.#d.contexts.open(p.teamId, integrationId, requestId) }
 
   getRun (p: Principal, id: string): Promise<Result<OperationRunRow>> { return this.#d.runs.get(p.teamId, id) }
-  runItems (run: OperationRunRow, args: { first?: number | null, after?: string | null }): Promise<Result<ItemPage>> { return this.#d.runs.items(run.id, args) }
+  runItems (run: OperationRunRow, args: { first?: number | null, after?: string | null }): Promise<Result<ItemPage>> { return this.#d.runs.items(run, args) }
 
-  /** The job handler: runs one queued run to its end; failures are recorded on the run, never thrown (no job retry). */
-  async execute (runId: string): Promise<void> {
-    const run = await this.#d.runs.start(runId)
+  /** The job handler: a job is its team's work, so the run is executed as that team. */
+  async executeJob (job: RunJob): Promise<void> {
+    const teamId = job.teamId ?? await this.#d.runs.teamOf(job.runId)
+    if (teamId !== undefined) await this.execute(teamId, job.runId)
+  }
+
+  /** Runs one queued run of the team to its end; failures are recorded on the run, never thrown (no job retry). */
+  async execute (teamId: string, runId: string): Promise<void> {
+    const { runs } = this.#d
+    const run = await runs.start(teamId, runId)
     if (run === undefined) return
     let progress: Promise<void> = Promise.resolve()
     let seq = 0
     const hooks = {
-      progress: (pr: Record<string, unknown>) => { progress = progress.then(() => this.#d.runs.progress(runId, pr)).catch((err: unknown) => this.#d.log.warn({ err, runId }, 'run progress not saved')) },
-      emit: async (items: unknown[]) => { await this.#d.runs.appendItems(runId, seq, items); seq += items.length }
+      progress: (pr: Record<string, unknown>) => { progress = progress.then(() => runs.progress(teamId, runId, pr)).catch((err: unknown) => this.#d.log.warn({ err, runId }, 'run progress not saved')) },
+      emit: async (items: unknown[]) => { await runs.appendItems(teamId, runId, seq, items); seq += items.length }
     }
     try {
-      const bound = await this.#d.contexts.open(run.teamId, run.integrationId ?? '', run.jobId ?? run.id, hooks)
+      const bound = await this.#d.contexts.open(teamId, run.integrationId ?? '', run.jobId ?? run.id, hooks)
       if (!bound.ok) throw bound.error
       const flow = CAPABILITY_FLOWS[run.operation]
       const op: ConnectorOperation | undefined = bound.value.connector.operations.find((o) => o.name === run.operation)
       if (flow === undefined && op === undefined) throw new AppError('SYNC_FAILED', `Unknown operation ${run.operation}`)
       const result = flow !== undefined ? await flow(bound.value.ctx, bound.value.connector, run.input) : await op!.run(bound.value.ctx, run.input)
       await progress
-      await this.#d.runs.finish(runId, { result })
+      await runs.finish(teamId, runId, { result })
     } catch (err) {
       await progress
       const e = err instanceof AppError ? err : new AppError('SYNC_FAILED', 'The operation failed unexpectedly')
       if (!(err instanceof AppError)) this.#d.log.error({ err, runId }, 'operation run failed unexpectedly')
-      await this.#d.runs.finish(runId, { error: { ...toOperationError(e) } })
+      await runs.finish(teamId, runId, { error: { ...toOperationError(e) } })
     }
   }
 
@@ -134,12 +143,13 @@ export class OperationService {
 
   async #queue (p: Principal, integrationId: string, provider: string, operation: string, input: Record<string, unknown>): Promise<OperationRunRow> {
     const run = await this.#d.runs.create({ teamId: p.teamId, integrationId, provider, operation, input, createdBy: actorOf(p).label })
-    const jobId = await this.#d.enqueue(run.id)
+    // Enqueued after the run's transaction committed: the job's first read must find the run.
+    const jobId = await this.#d.enqueue({ runId: run.id, teamId: run.teamId })
     if (jobId !== null) {
-      await this.#d.runs.setJob(run.id, jobId)
+      await this.#d.runs.setJob(run.teamId, run.id, jobId)
       return { ...run, jobId }
     }
-    const running = this.execute(run.id).finally(() => this.#inProcess.delete(running))
+    const running = this.execute(run.teamId, run.id).finally(() => this.#inProcess.delete(running))
     this.#inProcess.add(running)
     return run
   }
