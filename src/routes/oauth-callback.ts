@@ -7,7 +7,8 @@
  * The flow's browser-binding cookie (set by routes/oauth-start.ts) must be present and match;
  * it is cleared on every answer to a well-formed state, except a forged callback refused before
  * the state was consumed (bad Shopify HMAC, wrong `iss`), which must not end the user's flow.
- * The redirect's `?reason=` is an RFC 6749 error code, never the provider's body.
+ * The redirect's `?reason=` is an RFC 6749 error code, never the provider's body. A provider id
+ * that is not in the catalog is 404 before anything else (it would otherwise reach a cookie path).
  *
  * Also registers this area's background jobs through `app.jobs`: token refresh every 10 minutes,
  * the retry of owed revocations, and the hourly refresh of connected accounts' metadata.
@@ -23,6 +24,11 @@ export const JOBS = { refreshTokens: 'integrations.refresh-tokens', retryRevocat
 export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Params: { provider: string }, Querystring: Record<string, string> }>('/oauth/callback/:provider', async (req, reply) => {
     reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store')
+    // The path segment lands in a Set-Cookie path below: only a catalog provider id goes there
+    // (a CR/LF or `;` in it would break the header or add attributes of the caller's choosing).
+    if (app.services.catalog.get(req.params.provider) === undefined) {
+      return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Unknown provider', requestId: req.id } })
+    }
     const query: Record<string, string> = {}
     for (const [k, v] of Object.entries(req.query ?? {})) if (typeof v === 'string') query[k] = v
     const cookies = parseCookies(req.headers.cookie)

@@ -208,4 +208,13 @@ t.test('state attacks, PKCE, redirect allow-list, Shopify HMAC, provider errors'
     const list = await app.gql('{ integrations(filter: { provider: "notion" }) { totalCount } }', { auth: adminKey })
     t.equal(list.body.data!.integrations.totalCount, 1)
   })
+  await t.test('a provider segment outside the catalog: 404 in our error shape, no cookie, no 500', async (t) => {
+    for (const segment of ['evil%0Ax', 'google_drive%3B%20Domain%3Devil.example', 'nope']) {
+      const res = await app.app.inject({ method: 'GET', url: `/oauth/callback/${segment}?state=abc&code=def` })
+      t.equal(res.statusCode, 404, `${segment}: 404`)
+      t.equal(res.json().error.code, 'NOT_FOUND', `${segment}: our error shape`)
+      t.equal(res.headers['set-cookie'], undefined, `${segment}: no Set-Cookie`)
+      t.equal(res.headers['referrer-policy'], 'no-referrer', `${segment}: still no referrer`)
+    }
+  })
 })
