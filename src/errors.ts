@@ -10,9 +10,9 @@ export const ERROR_CODES = {
   // Idempotency-Key (plugins/idempotency.ts), with the IETF draft's statuses: the first request
   // with the key is still running (retry shortly), or the key was used for another request.
   IDEMPOTENCY_KEY_IN_USE: { status: 409, retryable: true, userMessage: 'A request with this Idempotency-Key is still running; retry shortly.' },
-  IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false, userMessage: 'This Idempotency-Key was used for a different request.' },
+  IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, userMessage: 'This Idempotency-Key was used for a different request.' },
   RATE_LIMITED: { status: 429, retryable: true, userMessage: 'Too many requests; retry later.' },
-  SERVICE_UNAVAILABLE: { status: 503, retryable: true, userMessage: 'The service is shutting down or not ready.' },
+  SERVICE_UNAVAILABLE: { status: 503, retryable: true, userMessage: 'The service is temporarily unavailable (shutting down, not ready, or its database cannot be reached); retry later.' },
   INTERNAL_SERVER_ERROR: { status: 500, retryable: true, userMessage: 'Something went wrong on our side.' },
   // Integration error types (seed 000), used by connectors and the OAuth flow.
   CONNECTION_FAILED: { status: 502, retryable: true, userMessage: 'Could not connect to the provider.' },

@@ -5,7 +5,7 @@
  *   preHandler (after authentication and body parsing, before the team limits and Mercurius):
  *     claim the key → run; or replay the stored answer (same status and body, plus
  *     `Idempotency-Replayed: true`) without running anything; or refuse: 409 while the first
- *     request runs, 422 when the key was used for a different request;
+ *     request runs, 409 (IDEMPOTENCY_KEY_REUSED) when the key was used for a different request;
  *   onSend: store the answer before it leaves (so a retry after a lost response finds it), or
  *     release the key when the answer says "retry" (domain/idempotency/idempotency-request.ts).
  * Requests without the header cost one header lookup per hook. Queries ignore the header: they

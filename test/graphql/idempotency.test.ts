@@ -1,6 +1,6 @@
 /**
  * Idempotency-Key on /graphql mutations: one execution per key and credential within the TTL, the
- * stored answer replayed to a retry, 422 for the same key with another body, 409 while the first
+ * stored answer replayed to a retry, 409 IDEMPOTENCY_KEY_REUSED for the same key with another body, 409 while the first
  * request is still running. Real database, real app; the clock is the test clock.
  */
 import { connect } from 'node:net'
@@ -80,12 +80,12 @@ t.test('the stored answer is encrypted: the secret it carries is in no table', a
   t.equal(again.body.data.createApiKey.secret, secret, 'and the replay still returns it')
 })
 
-t.test('the same key with another body: 422 IDEMPOTENCY_KEY_REUSED and nothing runs', async (t) => {
+t.test('the same key with another body: 409 IDEMPOTENCY_KEY_REUSED and nothing runs', async (t) => {
   const { teamId, adminKey } = await seedTeam('reuse')
   t.equal((await create(adminKey, 'reuse-1', 'first body')).status, 200)
   const before = await tableRows(app, ['api_keys'])
   const other = await create(adminKey, 'reuse-1', 'second body')
-  t.equal(other.status, 422)
+  t.equal(other.status, 409)
   t.equal(other.body.errors[0].extensions.code, 'IDEMPOTENCY_KEY_REUSED')
   t.ok(other.body.errors[0].extensions.requestId, 'the error carries the request id')
   t.notOk(replayed(other))
@@ -93,7 +93,7 @@ t.test('the same key with another body: 422 IDEMPOTENCY_KEY_REUSED and nothing r
   t.equal(await keysNamed(teamId, 'second body'), 0)
   // Another operation name on the same text is another request too.
   const named = await send(adminKey, 'reuse-1', 'mutation A { revokeApiKey(id: "00000000-0000-0000-0000-000000000000") { id } }')
-  t.equal(named.status, 422)
+  t.equal(named.status, 409)
 })
 
 t.test('a key whose first request is still running: 409 IDEMPOTENCY_KEY_IN_USE, Retry-After: 1', async (t) => {
@@ -110,7 +110,7 @@ t.test('a key whose first request is still running: 409 IDEMPOTENCY_KEY_IN_USE, 
   t.equal(res.headers['retry-after'], '1')
   t.equal(await keysNamed(teamId, 'never'), 0, 'nothing ran')
   const other = await send(adminKey, 'flight-2', CREATE, { input: { name: 'other', scopes: ['keys:read'] } })
-  t.equal(other.status, 422, 'another body is refused as reuse even while the first runs')
+  t.equal(other.status, 409, 'another body is refused as reuse even while the first runs')
 })
 
 t.test('both at once: exactly one executes, the other gets 409 or the replay', async (t) => {
