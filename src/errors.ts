@@ -7,8 +7,8 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, retryable: false, userMessage: 'You do not have permission to do this.' },
   BAD_USER_INPUT: { status: 400, retryable: false, userMessage: 'The request is not valid.' },
   NOT_FOUND: { status: 404, retryable: false, userMessage: 'Not found.' },
-  // Idempotency-Key (plugins/idempotency.ts), with the IETF draft's statuses: the first request
-  // with the key is still running (retry shortly), or the key was used for another request.
+  // Idempotency-Key (plugins/idempotency.ts): both conflicts are 409; the code says which. The
+  // first request with the key is still running (retry shortly), or the key was used for another request.
   IDEMPOTENCY_KEY_IN_USE: { status: 409, retryable: true, userMessage: 'A request with this Idempotency-Key is still running; retry shortly.' },
   IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, userMessage: 'This Idempotency-Key was used for a different request.' },
   RATE_LIMITED: { status: 429, retryable: true, userMessage: 'Too many requests; retry later.' },
