@@ -32,7 +32,8 @@ const POOL_CLOSED = new Set(['CONNECTION_ENDED', 'CONNECTION_DESTROYED'])
  */
 const SERVER_REFUSED = new Set(['57P01', '57P02', '57P03', '53300'])
 
-function codes (err: unknown): string[] {
+/** The codes along an error's cause chain (driver codes, SQLSTATEs), outermost first. */
+export function errorCodes (err: unknown): string[] {
   const out: string[] = []
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     if (e instanceof DatabaseUnavailableError) out.push(e.code)
@@ -46,7 +47,7 @@ const isServerRefusal = (code: string): boolean => SERVER_REFUSED.has(code) || /
 
 /** True when `err` (or its cause) says the database cannot be reached, as opposed to a failed query. */
 export function isDatabaseUnavailable (err: unknown): boolean {
-  return codes(err).some((c) => c === 'DATABASE_UNAVAILABLE' || CONNECT_FAILURES.has(c) || SESSION_LOST.has(c) || POOL_CLOSED.has(c) || isServerRefusal(c))
+  return errorCodes(err).some((c) => c === 'DATABASE_UNAVAILABLE' || CONNECT_FAILURES.has(c) || SESSION_LOST.has(c) || POOL_CLOSED.has(c) || isServerRefusal(c))
 }
 
 /**
@@ -58,7 +59,7 @@ export function isDatabaseUnavailable (err: unknown): boolean {
  * retried: the server is not there, and a retry only doubles the wait before the 503.
  */
 export function worthOneRetry (err: unknown, readOnly: boolean): boolean {
-  const c = codes(err)
+  const c = errorCodes(err)
   if (c.includes('DATABASE_UNAVAILABLE') || c.some((x) => CONNECT_FAILURES.has(x) || POOL_CLOSED.has(x))) return false
   return c.some(isServerRefusal) || (readOnly && c.some((x) => SESSION_LOST.has(x)))
 }

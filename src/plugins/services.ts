@@ -64,7 +64,7 @@ export const servicesPlugin = fp<ServicesPluginOptions>(async (app, { config, cl
   // Provider connections: vault, catalog, OAuth client, token and integration services.
   if (config.encryption.generated) app.log.warn('ENCRYPTION_KEYS is not set: provider secrets are encrypted with a generated development key stored in the data directory')
   const vault = new Vault(config.encryption.keys)
-  await checkKeyring(db, config.encryption.keys)
+  if (await checkKeyring(db, config.encryption.keys) === 'unmigrated') app.log.warn('Encryption key check skipped: the database is not migrated yet (the next start checks)')
   const catalog = new ProviderCatalog(config.integrations)
   // Every outbound request goes through the one guard: only deployment-configured origins skip the address check.
   const guard = new OutboundGuard({ allowPrivate: config.outbound.allowPrivate, httpsOnly: config.nodeEnv === 'production', trustedOrigins: catalog.trustedOrigins() })
