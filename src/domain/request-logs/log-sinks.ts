@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import type { PGlite } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 import type { Database } from '../../db/client.ts'
-import { isDatabaseUnavailable } from '../../db/errors.ts'
+import { errorCodes, isDatabaseUnavailable } from '../../db/errors.ts'
 import { LOG_COLUMNS, type LogEntry } from './log-entry.ts'
 import { ROLLUP_STATE_INIT, ROLLUP_UPSERT, rollupParams } from './log-rollup.ts'
 import { arrayLiteral } from './pg-array.ts'
@@ -26,6 +26,10 @@ export interface LogSink {
 }
 
 const COLUMN_LIST = LOG_COLUMNS.map(([, c]) => c).join(', ')
+/** SQLSTATE 0A000: "COPY FROM not supported with row-level security" (a forced table, an owner without BYPASSRLS). */
+const COPY_REFUSED_UNDER_RLS = '0A000'
+/** Per session, emptied at every commit: the COPY target when request_logs itself refuses COPY. */
+const STAGING_TABLE = 'create temporary table if not exists request_logs_staging (like request_logs including defaults) on commit delete rows'
 
 // ---- postgres.js: COPY in text format ----
 
@@ -92,6 +96,8 @@ export async function postgresCopySink (ownClient: NonNullable<Database['ownClie
   const idle = Array.from({ length: lanes }, lane)
   const busy = new Set<Lane>()
   let stateReady = false
+  /** Set once COPY into request_logs was refused under forced row-level security (see write). */
+  let viaStaging = false
   return {
     maxRows,
     concurrency: lanes,
@@ -107,7 +113,17 @@ export async function postgresCopySink (ownClient: NonNullable<Database['ownClie
       })
       lost.catch(() => {})
       try {
-        await Promise.race([copyBatch(current.sql, rows), lost])
+        try {
+          await Promise.race([copyBatch(current.sql, rows), lost])
+        } catch (err) {
+          if (viaStaging || !errorCodes(err).includes(COPY_REFUSED_UNDER_RLS)) throw err
+          // A table owner without BYPASSRLS may not COPY into a table with forced row-level
+          // security: from now on this sink copies into a temporary table and moves the rows
+          // with one INSERT … SELECT, which the owner's policy allows.
+          await current.sql.unsafe('rollback').catch(() => {})
+          viaStaging = true
+          await Promise.race([copyBatch(current.sql, rows), lost])
+        }
         stateReady = true
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
@@ -132,8 +148,10 @@ export async function postgresCopySink (ownClient: NonNullable<Database['ownClie
   async function copyBatch (sql: Sql, rows: LogEntry[]): Promise<void> {
     const params = rollupParams(rows)
     await sql.unsafe('begin')
-    const stream = await sql.unsafe(`copy request_logs (${COLUMN_LIST}) from stdin`).writable()
+    if (viaStaging) await sql.unsafe(STAGING_TABLE)
+    const stream = await sql.unsafe(`copy ${viaStaging ? 'request_logs_staging' : 'request_logs'} (${COLUMN_LIST}) from stdin`).writable()
     await pipeline(Readable.from(copyPieces(rows)), stream)
+    if (viaStaging) await sql.unsafe(`insert into request_logs (${COLUMN_LIST}) select ${COLUMN_LIST} from request_logs_staging`)
     if (params !== undefined) await sql.unsafe(ROLLUP_UPSERT, params)
     if (!stateReady) await sql.unsafe(ROLLUP_STATE_INIT)
     await sql.unsafe('commit')
