@@ -13,6 +13,7 @@ import type { Db } from '../../db/client.ts'
 import { idempotencyKeys } from '../../db/schema.ts'
 import type { Clock } from '../clock.ts'
 import type { SealContext, Vault } from '../vault/vault.ts'
+import { asTenant } from '../../db/tenant.ts'
 
 /** Whose key this is: the team, the credential (`key:<id>` or `user:<sub>`) and the client's key. */
 export interface KeyScope { teamId: string, principal: string, key: string }
@@ -61,13 +62,16 @@ export class IdempotencyService {
       const now = this.#d.clock.now()
       const claim = { teamId: req.teamId, principal: req.principal, key: req.key, requestHash: req.requestHash, requestId: req.requestId }
       const fresh = { ...claim, status: 'in_progress', responseStatus: null, responseContentType: null, responseBody: null, createdAt: now, expiresAt: new Date(now.getTime() + this.#d.leaseMs) }
-      // Insert, or take over a row that has expired; a live row is left alone and nothing returns.
-      const won = await this.#d.db.insert(idempotencyKeys).values(fresh)
-        .onConflictDoUpdate({ target: [idempotencyKeys.teamId, idempotencyKeys.principal, idempotencyKeys.key], set: fresh, setWhere: lte(idempotencyKeys.expiresAt, now) })
-        .returning({ requestId: idempotencyKeys.requestId })
-      if (won.length > 0) return { kind: 'claimed', claim: { teamId: req.teamId, principal: req.principal, key: req.key, requestId: req.requestId, claimedAt: now } }
-
-      const [row] = await this.#d.db.select().from(idempotencyKeys).where(this.#row(req))
+      const { won, row } = await asTenant(this.#d.db, req.teamId, async (tx) => {
+        // Insert, or take over a row that has expired; a live row is left alone and nothing returns.
+        const won = await tx.insert(idempotencyKeys).values(fresh)
+          .onConflictDoUpdate({ target: [idempotencyKeys.teamId, idempotencyKeys.principal, idempotencyKeys.key], set: fresh, setWhere: lte(idempotencyKeys.expiresAt, now) })
+          .returning({ requestId: idempotencyKeys.requestId })
+        if (won.length > 0) return { won: true, row: undefined }
+        const [row] = await tx.select().from(idempotencyKeys).where(this.#row(req))
+        return { won: false, row }
+      })
+      if (won) return { kind: 'claimed', claim: { teamId: req.teamId, principal: req.principal, key: req.key, requestId: req.requestId, claimedAt: now } }
       if (row === undefined || row.expiresAt <= now) continue
       if (row.requestHash !== req.requestHash) return { kind: 'mismatch' }
       if (row.status !== 'completed' || row.responseBody === null) return { kind: 'in_progress' }
@@ -81,7 +85,7 @@ export class IdempotencyService {
 
   /** Stores the claim's answer for the TTL (counted from the claim). False when the claim was lost (its lease ran out and another request took the key). */
   async complete (claim: Claim, answer: StoredAnswer): Promise<boolean> {
-    const stored = await this.#d.db.update(idempotencyKeys)
+    const stored = await asTenant(this.#d.db, claim.teamId, (tx) => tx.update(idempotencyKeys)
       .set({
         status: 'completed',
         responseStatus: answer.status,
@@ -90,17 +94,18 @@ export class IdempotencyService {
         expiresAt: new Date(claim.claimedAt.getTime() + this.#d.ttlMs)
       })
       .where(and(this.#row(claim), eq(idempotencyKeys.requestId, claim.requestId)))
-      .returning({ key: idempotencyKeys.key })
+      .returning({ key: idempotencyKeys.key }))
     return stored.length > 0
   }
 
   /** Gives the key back: the next request with it runs. */
   async release (claim: Claim): Promise<void> {
-    await this.#d.db.delete(idempotencyKeys).where(and(this.#row(claim), eq(idempotencyKeys.requestId, claim.requestId)))
+    await asTenant(this.#d.db, claim.teamId, (tx) => tx.delete(idempotencyKeys).where(and(this.#row(claim), eq(idempotencyKeys.requestId, claim.requestId))))
   }
 
   /** Deletes every row that no longer counts; returns how many. */
   async purgeExpired (): Promise<number> {
+    // Cross-team (runs as the owner): the hourly purge covers every team's expired keys.
     const gone = await this.#d.db.delete(idempotencyKeys).where(lte(idempotencyKeys.expiresAt, this.#d.clock.now())).returning({ key: idempotencyKeys.key })
     return gone.length
   }
