@@ -8,6 +8,9 @@
  * through the token logic: when the provider answers 401, TokenService.tokenRejected refreshes
  * the token once (its `invalid_grant` → needs_reauth), or marks needs_reauth when there is no
  * refresh token; the lookup is then retried once with the new token.
+ *
+ * The job's scan spans teams and runs as the owner; each integration's token and writes are then
+ * that team's work (asTenant), behind row-level security.
  */
 import { and, asc, eq, sql } from 'drizzle-orm'
 import type { HttpClient } from '../../connectors/http.ts'
@@ -15,6 +18,7 @@ import type { ProviderCatalog } from '../../connectors/registry.ts'
 import type { AccountInfo, ProviderDefinition } from '../../connectors/types.ts'
 import type { Db } from '../../db/client.ts'
 import { integrations, type IntegrationRow } from '../../db/schema.ts'
+import { asTenant } from '../../db/tenant.ts'
 import type { Clock } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { FreshToken, TokenService } from '../oauth/token.service.ts'
@@ -37,6 +41,7 @@ export class AccountMetadataService {
 
   /** The job: connected OAuth integrations, least recently refreshed first. */
   async refreshDue (): Promise<Record<AccountRefreshOutcome, number>> {
+    // Cross-team (runs as the owner): the job picks the least recently refreshed integrations of every team.
     const rows = await this.#d.db.select().from(integrations)
       .where(and(eq(integrations.status, 'connected'), eq(integrations.authMode, 'oauth2')))
       .orderBy(sql`${integrations.accountRefreshedAt} asc nulls first`, asc(integrations.id)).limit(BATCH)
@@ -62,10 +67,10 @@ export class AccountMetadataService {
       // The token now answers for another account: keep what was connected, report it.
       return this.#failed(row, 'The provider reports a different account for this token', false)
     }
-    await this.#d.db.update(integrations).set({
+    await asTenant(this.#d.db, row.teamId, (tx) => tx.update(integrations).set({
       accountName: r.account.accountName ?? row.accountName, accountMetadata: r.account.metadata,
       accountRefreshedAt: now, accountRefreshFailedAt: null, accountRefreshError: null
-    }).where(and(eq(integrations.id, row.id), eq(integrations.teamId, row.teamId)))
+    }).where(and(eq(integrations.id, row.id), eq(integrations.teamId, row.teamId))))
     return 'refreshed'
   }
 
@@ -86,8 +91,8 @@ export class AccountMetadataService {
   }
 
   async #failed (row: IntegrationRow, message: string, reauth: boolean): Promise<AccountRefreshOutcome> {
-    await this.#d.db.update(integrations).set({ accountRefreshFailedAt: this.#d.clock.now(), accountRefreshError: message.slice(0, 500) })
-      .where(and(eq(integrations.id, row.id), eq(integrations.teamId, row.teamId)))
+    await asTenant(this.#d.db, row.teamId, (tx) => tx.update(integrations).set({ accountRefreshFailedAt: this.#d.clock.now(), accountRefreshError: message.slice(0, 500) })
+      .where(and(eq(integrations.id, row.id), eq(integrations.teamId, row.teamId))))
     this.#d.log.warn({ integrationId: row.id, provider: row.provider, reason: message }, 'account metadata refresh failed')
     return reauth ? 'needs_reauth' : 'failed'
   }

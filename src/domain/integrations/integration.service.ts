@@ -1,6 +1,7 @@
 /**
  * A team's integrations and the provider catalog as the team sees it. Every query filters by
- * the principal's team; another team's id answers NOT_FOUND exactly like a missing one.
+ * the principal's team and runs as that team (asTenant), so row-level security stands behind
+ * the filter; another team's id answers NOT_FOUND exactly like a missing one.
  * Secrets in the input (client secret, API-key or basic credentials) go to vault columns
  * only; views never carry them.
  *
@@ -18,6 +19,7 @@ import { URL_VARIABLES, type ProviderCatalog } from '../../connectors/registry.t
 import type { ProviderDefinition } from '../../connectors/types.ts'
 import type { Db } from '../../db/client.ts'
 import { integrations, type IntegrationRow } from '../../db/schema.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { AppError, badInput, notFound } from '../../errors.ts'
 import { recordAudit } from '../audit/audit.ts'
 import { actorOf, type Principal } from '../auth/principal.ts'
@@ -54,8 +56,9 @@ export class IntegrationService {
   constructor (deps: IntegrationServiceDeps) { this.#d = deps }
 
   async providers (p: Principal, args: { search?: string | null, category?: string | null, status?: string | null }): Promise<ProviderView[]> {
-    const connected = new Set((await this.#d.db.selectDistinct({ provider: integrations.provider }).from(integrations)
-      .where(and(eq(integrations.teamId, p.teamId), eq(integrations.status, 'connected')))).map((r) => r.provider))
+    const rows = await asTenant(this.#d.db, p.teamId, (tx) => tx.selectDistinct({ provider: integrations.provider }).from(integrations)
+      .where(and(eq(integrations.teamId, p.teamId), eq(integrations.status, 'connected'))))
+    const connected = new Set(rows.map((r) => r.provider))
     const q = args.search?.trim().toLowerCase()
     return this.#d.catalog.list()
       .filter((d) => (args.category == null || d.category === args.category) && (args.status == null || d.status === args.status))
@@ -75,12 +78,13 @@ export class IntegrationService {
       where.push(or(ilike(integrations.name, like), ilike(integrations.accountName, like))!)
     }
     const all = and(...where)
-    const [rows, [total]] = await Promise.all([
-      this.#d.db.select().from(integrations).where(page.value.afterId === undefined ? all : and(all, lt(integrations.id, page.value.afterId)))
-        .orderBy(desc(integrations.id)).limit(page.value.limit + 1),
-      this.#d.db.select({ n: count() }).from(integrations).where(all)
-    ])
-    return ok(toConnection(rows.map(toView), page.value.limit, total?.n ?? 0))
+    const { afterId, limit } = page.value
+    const [rows, [total]] = await asTenant(this.#d.db, p.teamId, async (tx) => [
+      await tx.select().from(integrations).where(afterId === undefined ? all : and(all, lt(integrations.id, afterId)))
+        .orderBy(desc(integrations.id)).limit(limit + 1),
+      await tx.select({ n: count() }).from(integrations).where(all)
+    ] as const)
+    return ok(toConnection(rows.map(toView), limit, total?.n ?? 0))
   }
 
   async get (p: Principal, id: string): Promise<Result<IntegrationView>> {
@@ -100,7 +104,7 @@ export class IntegrationService {
     const id = newId()
     const now = this.#d.clock.now()
     const oauth = def.authMode === 'oauth2'
-    const row = await this.#d.db.transaction(async (tx) => {
+    const row = await asTenant(this.#d.db, p.teamId, async (tx) => {
       const [created] = await tx.insert(integrations).values({
         id, teamId: p.teamId, provider: def.id, name, authMode: def.authMode, config,
         status: oauth ? 'pending' : 'connected',
@@ -115,8 +119,8 @@ export class IntegrationService {
   }
 
   async update (p: Principal, id: string, input: UpdateIntegrationInput, requestId?: string): Promise<Result<IntegrationView>> {
-    return this.#d.db.transaction(async (tx): Promise<Result<IntegrationView>> => {
-      if (!isUuid(id)) return fail(notFound('Integration'))
+    if (!isUuid(id)) return fail(notFound('Integration'))
+    return asTenant(this.#d.db, p.teamId, async (tx): Promise<Result<IntegrationView>> => {
       const [current] = await tx.select().from(integrations).where(and(eq(integrations.teamId, p.teamId), eq(integrations.id, id))).limit(1).for('update')
       const def = current === undefined ? undefined : this.#d.catalog.get(current.provider)
       if (current === undefined || def === undefined) return fail(notFound('Integration'))
@@ -221,7 +225,7 @@ export class IntegrationService {
 
   async #find (teamId: string, id: string): Promise<IntegrationRow | undefined> {
     if (!isUuid(id)) return undefined
-    const [row] = await this.#d.db.select().from(integrations).where(and(eq(integrations.teamId, teamId), eq(integrations.id, id))).limit(1)
+    const [row] = await asTenant(this.#d.db, teamId, (tx) => tx.select().from(integrations).where(and(eq(integrations.teamId, teamId), eq(integrations.id, id))).limit(1))
     return row
   }
 }

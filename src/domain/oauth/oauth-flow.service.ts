@@ -35,6 +35,10 @@
  * PKCE: S256 with a 32-byte verifier, stored encrypted; it appears in no URL and no log.
  * Nothing is written for the integration until the exchange and the account lookup succeeded,
  * and then tokens, integration and audit event are written in one transaction.
+ *
+ * Row-level security: starting a flow runs as the caller's team (asTenant). The launch and the
+ * callback find their state by a secret value before any team is known, which only the owner
+ * can do; once the state names its team, consuming it and saving the connection run as that team.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { and, eq, gt, isNull, ne } from 'drizzle-orm'
@@ -44,6 +48,7 @@ import { normalizeShop, SHOP_DOMAIN } from '../../connectors/providers/shopify.t
 import type { AccountInfo, ProviderDefinition } from '../../connectors/types.ts'
 import type { Db } from '../../db/client.ts'
 import { integrations, oauthStates, type IntegrationRow, type OAuthStateRow } from '../../db/schema.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { AppError, badInput, notFound } from '../../errors.ts'
 import { recordAudit } from '../audit/audit.ts'
 import { actorOf, type Principal } from '../auth/principal.ts'
@@ -121,61 +126,65 @@ export class OAuthFlowService {
     if (def?.oauth === undefined || def.authMode !== 'oauth2') return fail(badInput(`${input.provider} is not an OAuth provider`, { field: 'provider' }))
     if (def.status !== 'active') return fail(badInput(`${def.name} is not available yet`, { field: 'provider' }))
     if (!redirectAllowed(input.redirectTo, this.#d.redirectAllowList)) return fail(badInput('redirectTo is not an allowed redirect target', { field: 'redirectTo' }))
-    let integration: IntegrationRow | undefined
-    if (input.integrationId != null) {
-      if (isUuid(input.integrationId)) {
-        [integration] = await this.#d.db.select().from(integrations).where(and(eq(integrations.teamId, p.teamId), eq(integrations.id, input.integrationId))).limit(1)
+    const oauth = def.oauth
+    // The integration is read and the state stored as the team (row-level security behind the filters).
+    return asTenant(this.#d.db, p.teamId, async (tx): Promise<Result<OAuthStart>> => {
+      let integration: IntegrationRow | undefined
+      if (input.integrationId != null) {
+        if (isUuid(input.integrationId)) {
+          [integration] = await tx.select().from(integrations).where(and(eq(integrations.teamId, p.teamId), eq(integrations.id, input.integrationId))).limit(1)
+        }
+        if (integration === undefined) return fail(notFound('Integration'))
+        if (integration.provider !== def.id) return fail(badInput('The integration belongs to another provider', { field: 'integrationId' }))
+      } else if (def.urlsFromIntegration === true) {
+        return fail(badInput('Create the custom OAuth2 integration first, then pass its integrationId', { field: 'integrationId' }))
       }
-      if (integration === undefined) return fail(notFound('Integration'))
-      if (integration.provider !== def.id) return fail(badInput('The integration belongs to another provider', { field: 'integrationId' }))
-    } else if (def.urlsFromIntegration === true) {
-      return fail(badInput('Create the custom OAuth2 integration first, then pass its integrationId', { field: 'integrationId' }))
-    }
-    const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
-    if (client === undefined) return fail(badInput(`No OAuth app is configured for ${def.name}`, { field: 'provider' }))
+      const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
+      if (client === undefined) return fail(badInput(`No OAuth app is configured for ${def.name}`, { field: 'provider' }))
 
-    let shop: string | null = null
-    if (def.oauth.perShop) {
-      const stored = typeof integration?.config.shop === 'string' ? integration.config.shop : null
-      shop = normalizeShop(input.shop ?? stored ?? '')
-      if (!SHOP_DOMAIN.test(shop)) return fail(badInput('shop must be a *.myshopify.com domain', { field: 'shop' }))
-      // Once connected, an integration stays with its shop (issue 15 §2): another shop is another integration.
-      if (integration?.connectedAt != null && stored !== null && shop !== stored) return fail(badInput('This integration is connected to another shop; create a new integration for this one', { field: 'shop' }))
-    }
-    const urls = this.#d.catalog.urls(def, urlVars(integration?.config ?? {}, shop), integration?.config ?? {})
-    if (urls.authorize === undefined || urls.token === undefined) return fail(badInput('The provider has no authorize or token URL configured'))
-    const configured = integration?.config.scopes
-    const scopes = input.scopes ?? (Array.isArray(configured) ? configured.map(String) : def.oauth.defaultScopes)
+      let shop: string | null = null
+      if (oauth.perShop) {
+        const stored = typeof integration?.config.shop === 'string' ? integration.config.shop : null
+        shop = normalizeShop(input.shop ?? stored ?? '')
+        if (!SHOP_DOMAIN.test(shop)) return fail(badInput('shop must be a *.myshopify.com domain', { field: 'shop' }))
+        // Once connected, an integration stays with its shop (issue 15 §2): another shop is another integration.
+        if (integration?.connectedAt != null && stored !== null && shop !== stored) return fail(badInput('This integration is connected to another shop; create a new integration for this one', { field: 'shop' }))
+      }
+      const urls = this.#d.catalog.urls(def, urlVars(integration?.config ?? {}, shop), integration?.config ?? {})
+      if (urls.authorize === undefined || urls.token === undefined) return fail(badInput('The provider has no authorize or token URL configured'))
+      const configured = integration?.config.scopes
+      const scopes = input.scopes ?? (Array.isArray(configured) ? configured.map(String) : oauth.defaultScopes)
 
-    const state = randomBytes(32).toString('base64url')
-    const verifier = def.oauth.pkce === 'none' ? null : randomBytes(32).toString('base64url')
-    const redirectUri = `${this.#d.publicUrl}/oauth/callback/${def.id}`
-    const now = this.#d.clock.now()
-    const expiresAt = new Date(now.getTime() + this.#d.stateTtlSeconds * 1000)
-    const id = newId()
-    const actor = actorOf(p)
-    const handle = randomBytes(32).toString('base64url')
+      const state = randomBytes(32).toString('base64url')
+      const verifier = oauth.pkce === 'none' ? null : randomBytes(32).toString('base64url')
+      const redirectUri = `${this.#d.publicUrl}/oauth/callback/${def.id}`
+      const now = this.#d.clock.now()
+      const expiresAt = new Date(now.getTime() + this.#d.stateTtlSeconds * 1000)
+      const id = newId()
+      const actor = actorOf(p)
+      const handle = randomBytes(32).toString('base64url')
 
-    const authUrl = new URL(urls.authorize)
-    const q = authUrl.searchParams
-    q.set('response_type', 'code')
-    q.set('client_id', client.clientId)
-    q.set('redirect_uri', redirectUri)
-    if (def.oauth.sendsScope && scopes.length > 0) q.set('scope', scopes.join(def.oauth.scopeSeparator))
-    q.set('state', state)
-    if (verifier !== null) { q.set('code_challenge', pkceChallenge(verifier)); q.set('code_challenge_method', 'S256') }
-    for (const [k, v] of Object.entries(def.oauth.extraAuthorizeParams)) q.set(k, v)
+      const authUrl = new URL(urls.authorize)
+      const q = authUrl.searchParams
+      q.set('response_type', 'code')
+      q.set('client_id', client.clientId)
+      q.set('redirect_uri', redirectUri)
+      if (oauth.sendsScope && scopes.length > 0) q.set('scope', scopes.join(oauth.scopeSeparator))
+      q.set('state', state)
+      if (verifier !== null) { q.set('code_challenge', pkceChallenge(verifier)); q.set('code_challenge_method', 'S256') }
+      for (const [k, v] of Object.entries(oauth.extraAuthorizeParams)) q.set(k, v)
 
-    await this.#d.db.insert(oauthStates).values({
-      id, stateHash: hashState(state), teamId: p.teamId, actorType: actor.type, actorId: actor.id, provider: def.id,
-      integrationId: integration?.id ?? null, name: input.name ?? null, redirectTo: input.redirectTo, redirectUri, shop, scopes,
-      codeVerifier: this.#d.vault.sealOptional(verifier, sealCtx(COL.codeVerifier, p.teamId, id)), expiresAt, createdAt: now,
-      launchHash: hashState(handle), authorizeUrl: this.#d.vault.seal(authUrl.toString(), sealCtx(COL.authorizeUrl, p.teamId, id)),
-      issuer: urls.issuer ?? null
+      await tx.insert(oauthStates).values({
+        id, stateHash: hashState(state), teamId: p.teamId, actorType: actor.type, actorId: actor.id, provider: def.id,
+        integrationId: integration?.id ?? null, name: input.name ?? null, redirectTo: input.redirectTo, redirectUri, shop, scopes,
+        codeVerifier: this.#d.vault.sealOptional(verifier, sealCtx(COL.codeVerifier, p.teamId, id)), expiresAt, createdAt: now,
+        launchHash: hashState(handle), authorizeUrl: this.#d.vault.seal(authUrl.toString(), sealCtx(COL.authorizeUrl, p.teamId, id)),
+        issuer: urls.issuer ?? null
+      })
+      const launch = new URL(`${this.#d.publicUrl}/oauth/start`)
+      launch.searchParams.set('session', handle)
+      return ok({ authUrl: launch.toString(), state, expiresAt })
     })
-    const launch = new URL(`${this.#d.publicUrl}/oauth/start`)
-    launch.searchParams.set('session', handle)
-    return ok({ authUrl: launch.toString(), state, expiresAt })
   }
 
   /**
@@ -187,6 +196,7 @@ export class OAuthFlowService {
     if (typeof handle !== 'string' || !HANDLE.test(handle)) return refuse
     const now = this.#d.clock.now()
     const nonce = randomBytes(32).toString('base64url')
+    // Cross-team (runs as the owner): the flow is found by its launch handle before its team is known.
     const [row] = await this.#d.db.update(oauthStates).set({ launchedAt: now, browserBindingHash: hashState(nonce) })
       .where(and(eq(oauthStates.launchHash, hashState(handle)), isNull(oauthStates.launchedAt), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now)))
       .returning()
@@ -220,20 +230,25 @@ export class OAuthFlowService {
     const pending = and(eq(oauthStates.stateHash, stateHash), isNull(oauthStates.consumedAt), gt(oauthStates.expiresAt, now), eq(oauthStates.provider, def.id),
       eq(oauthStates.browserBindingHash, hashState(nonce)))
     const gone = () => refuse('invalid_state', 'The authorization request is unknown, expired, already used or was started in another browser; start again')
+    // Cross-team (runs as the owner): the state is found by its value before its team is known.
     const [found] = await this.#d.db.select().from(oauthStates).where(pending).limit(1)
     if (found === undefined) return gone()
 
     // Verify before consuming (STATE_KEPT_ON): a forged callback must not burn the user's flow.
     // RFC 9207: a response from another authorization server than the one this flow went to.
     if (found.issuer !== null && query.iss !== undefined && query.iss !== found.issuer) return refuse('invalid_issuer', 'The callback comes from another authorization server')
-    const integration = found.integrationId === null ? undefined : (await this.#d.db.select().from(integrations).where(and(eq(integrations.id, found.integrationId), eq(integrations.teamId, found.teamId))).limit(1))[0]
-    const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
-    const bad = client === undefined ? null : def.verifyCallback?.(query, client, { shop: found.shop })
-    if (bad != null) return refuse(bad.error as 'invalid_hmac' | 'invalid_shop', 'The callback signature or shop is not valid')
-
-    // Single use: only one request can flip consumed_at.
-    const [row] = await this.#d.db.update(oauthStates).set({ consumedAt: now }).where(pending).returning()
-    if (row === undefined) return gone()
+    // The state names the team: from here on everything runs as that team.
+    const claimed = await asTenant(this.#d.db, found.teamId, async (tx) => {
+      const integration = found.integrationId === null ? undefined : (await tx.select().from(integrations).where(and(eq(integrations.id, found.integrationId), eq(integrations.teamId, found.teamId))).limit(1))[0]
+      const client = clientFor(this.#d.catalog, this.#d.vault, def, integration)
+      const bad = client === undefined ? null : def.verifyCallback?.(query, client, { shop: found.shop })
+      if (bad != null) return refuse(bad.error as 'invalid_hmac' | 'invalid_shop', 'The callback signature or shop is not valid')
+      // Single use: only one request can flip consumed_at.
+      const [row] = await tx.update(oauthStates).set({ consumedAt: now }).where(and(pending, eq(oauthStates.teamId, found.teamId))).returning()
+      return row === undefined ? gone() : { row, integration, client }
+    })
+    if ('kind' in claimed) return claimed
+    const { row, integration, client } = claimed
     if (client === undefined) return this.#back(row, 'OAUTH_ERROR', 'unauthorized_client')
     if (query.error !== undefined) return this.#back(row, 'OAUTH_ERROR', rfc6749Error(query.error))
     if (typeof query.code !== 'string' || query.code === '') return this.#back(row, 'OAUTH_ERROR', 'invalid_request')
@@ -266,7 +281,7 @@ export class OAuthFlowService {
     const accountId = account.accountId === '' ? null : account.accountId
     const now = this.#d.clock.now()
     try {
-      return await this.#d.db.transaction(async (tx): Promise<Result<string>> => {
+      return await asTenant(this.#d.db, row.teamId, async (tx): Promise<Result<string>> => {
         let target = existing
         if (accountId !== null) {
           const [other] = await tx.select().from(integrations).where(and(eq(integrations.teamId, row.teamId), eq(integrations.provider, def.id), eq(integrations.accountId, accountId),

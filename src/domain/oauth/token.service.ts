@@ -16,6 +16,10 @@
  * client secret) is decrypted before any provider call. A tampered, moved or key-less ciphertext
  * marks the integration `error` (one audit event), sends nothing to the provider and answers
  * INVALID_CREDENTIALS (`reason: credentials_unreadable`): the user must reconnect.
+ *
+ * Row-level security: everything done for one integration runs as its team (asTenant), the
+ * background jobs' per-integration work included. Only the jobs' scans over every team and the
+ * lookup of an owed revocation by its id (all a queued job carries) run as the owner.
  */
 import { and, eq, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
 import type { HttpClient } from '../../connectors/http.ts'
@@ -23,6 +27,7 @@ import type { ProviderCatalog } from '../../connectors/registry.ts'
 import type { ProviderDefinition, TokenSet } from '../../connectors/types.ts'
 import type { Db, Queryable } from '../../db/client.ts'
 import { integrationCredentials, integrations, tokenRevocations, type IntegrationCredentialRow, type IntegrationRow } from '../../db/schema.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { AppError, badInput, notFound } from '../../errors.ts'
 import { recordAudit } from '../audit/audit.ts'
 import { actorOf, type Principal } from '../auth/principal.ts'
@@ -84,8 +89,8 @@ export class TokenService {
 
   async credential (teamId: string, integration: Pick<IntegrationRow, 'id' | 'status' | 'authMode'>): Promise<CredentialView | null> {
     if (integration.authMode !== 'oauth2') return null
-    const [c] = await this.#d.db.select().from(integrationCredentials)
-      .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integration.id))).limit(1)
+    const [c] = await asTenant(this.#d.db, teamId, (tx) => tx.select().from(integrationCredentials)
+      .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integration.id))).limit(1))
     if (c === undefined) {
       return integration.status === 'pending' ? null : { scopes: [], expiresAt: null, status: 'REVOKED', lastRefreshedAt: null, refreshFailures: 0, nextRefreshAt: null, refreshTokenExpiresAt: null }
     }
@@ -109,7 +114,7 @@ export class TokenService {
 
   /** `refreshIntegrationToken(id)`: refresh now, whatever the expiry. */
   async refreshNow (p: Principal, id: string): Promise<Result<CredentialView>> {
-    const integration = await this.#integration(this.#d.db, p.teamId, id)
+    const integration = await asTenant(this.#d.db, p.teamId, (tx) => this.#integration(tx, p.teamId, id))
     if (integration === undefined) return fail(notFound('Integration'))
     if (integration.authMode !== 'oauth2') return fail(new AppError('BAD_USER_INPUT', 'This integration does not use OAuth'))
     const r = await this.#singleFlight(p.teamId, id, true)
@@ -128,7 +133,7 @@ export class TokenService {
 
   async #refreshLocked (teamId: string, integrationId: string, force: boolean): Promise<Result<FreshToken>> {
     if (!isUuid(integrationId)) return fail(notFound('Integration'))
-    return this.#d.db.transaction(async (tx): Promise<Result<FreshToken>> => {
+    return asTenant(this.#d.db, teamId, async (tx): Promise<Result<FreshToken>> => {
       // Bounded wait for another instance's refresh of the same row (security.md: 10 s lock).
       await tx.execute(sql`set local lock_timeout = '10s'`)
       const [c] = await tx.select().from(integrationCredentials)
@@ -229,14 +234,16 @@ export class TokenService {
    */
   async tokenRejected (teamId: string, integrationId: string): Promise<Result<FreshToken>> {
     if (!isUuid(integrationId)) return fail(notFound('Integration'))
-    const [c] = await this.#d.db.select().from(integrationCredentials)
-      .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integrationId))).limit(1)
-    if (c === undefined || c.status === 'needs_reauth') return fail(new AppError('INVALID_CREDENTIALS'))
-    if (c.refreshToken !== null) return this.#singleFlight(teamId, integrationId, true)
-    return this.#d.db.transaction(async (tx) => {
+    const marked = await asTenant(this.#d.db, teamId, async (tx): Promise<Result<FreshToken> | 'refresh'> => {
+      const [c] = await tx.select().from(integrationCredentials)
+        .where(and(eq(integrationCredentials.teamId, teamId), eq(integrationCredentials.integrationId, integrationId))).limit(1)
+      if (c === undefined || c.status === 'needs_reauth') return fail(new AppError('INVALID_CREDENTIALS'))
+      if (c.refreshToken !== null) return 'refresh'
       const integration = (await this.#integration(tx, teamId, integrationId, true))!
       return this.#markNeedsReauth(tx, c, integration, 'token_rejected', c.refreshFailures, this.#d.clock.now())
     })
+    // The refresh takes the credential row's lock in a transaction of its own (single flight).
+    return marked === 'refresh' ? this.#singleFlight(teamId, integrationId, true) : marked
   }
 
   #refreshExpiry (t: TokenSet, now: Date): Date | null {
@@ -280,7 +287,8 @@ export class TokenService {
     const tokens: TokenSet = { accessToken: input.accessToken, refreshToken: input.refreshToken ?? null, tokenType: 'Bearer', expiresIn, scopes: input.scopes ?? null, extra: {} }
     let existing: IntegrationRow | undefined
     if (input.integrationId != null) {
-      existing = await this.#integration(this.#d.db, p.teamId, input.integrationId)
+      const integrationId = input.integrationId
+      existing = await asTenant(this.#d.db, p.teamId, (tx) => this.#integration(tx, p.teamId, integrationId))
       if (existing === undefined) return fail(notFound('Integration'))
       if (existing.provider !== def.id) return fail(badInput('The integration belongs to another provider', { field: 'integrationId' }))
     }
@@ -295,7 +303,7 @@ export class TokenService {
       } catch { /* the account stays unknown; the token may still be valid */ }
     }
     try {
-      return await this.#d.db.transaction(async (tx): Promise<Result<IntegrationRow>> => {
+      return await asTenant(this.#d.db, p.teamId, async (tx): Promise<Result<IntegrationRow>> => {
         let target = existing
         if (target === undefined && accountId !== null) {
           [target] = await tx.select().from(integrations).where(and(eq(integrations.teamId, p.teamId), eq(integrations.provider, def.id), eq(integrations.accountId, accountId))).limit(1)
@@ -323,7 +331,7 @@ export class TokenService {
    */
   async disconnect (p: Principal, id: string, opts: { remove: boolean, requestId?: string | undefined }): Promise<Result<IntegrationRow | null>> {
     let revocationId: string | undefined
-    const result = await this.#d.db.transaction(async (tx): Promise<Result<IntegrationRow | null>> => {
+    const result = await asTenant(this.#d.db, p.teamId, async (tx): Promise<Result<IntegrationRow | null>> => {
       const integration = await this.#integration(tx, p.teamId, id, true)
       if (integration === undefined) return fail(notFound('Integration'))
       if (!opts.remove && integration.status === 'disconnected') return fail(new AppError('BAD_USER_INPUT', 'This integration is already disconnected', { details: { reason: 'already_disconnected' } }))
@@ -388,13 +396,14 @@ export class TokenService {
 
   /** One attempt at an owed revocation; reschedules itself on failure. Returns the outcome. */
   async processRevocation (id: string): Promise<'revoked' | 'retrying' | 'failed' | 'skipped'> {
+    // Cross-team (runs as the owner): a queued retry carries only the revocation's id; the row names its team, whose work the rest is.
     const [r] = await this.#d.db.select().from(tokenRevocations).where(and(eq(tokenRevocations.id, id), isNull(tokenRevocations.completedAt))).limit(1)
     if (r?.token == null) return 'skipped'
     const def = this.#d.catalog.get(r.provider)
     const now = () => this.#d.clock.now()
     const done = async (outcome: 'revoked' | 'failed', error: string | null) => {
-      await this.#d.db.transaction(async (tx) => {
-        await tx.update(tokenRevocations).set({ token: null, clientSecret: null, outcome, completedAt: now(), attempts: r.attempts + 1, lastError: error }).where(eq(tokenRevocations.id, id))
+      await asTenant(this.#d.db, r.teamId, async (tx) => {
+        await tx.update(tokenRevocations).set({ token: null, clientSecret: null, outcome, completedAt: now(), attempts: r.attempts + 1, lastError: error }).where(and(eq(tokenRevocations.id, id), eq(tokenRevocations.teamId, r.teamId)))
         await recordAudit(tx, { teamId: r.teamId, actor: SYSTEM, action: outcome === 'revoked' ? 'integration.token_revoked' : 'integration.token_revoke_failed', target: { type: 'integration', id: r.integrationId }, metadata: { provider: r.provider, attempts: r.attempts + 1, ...(error !== null && { error }) } })
       })
       return outcome
@@ -412,7 +421,8 @@ export class TokenService {
       if (attempts > REVOKE_BACKOFF_MINUTES.length || (err instanceof AppError && err.code === 'BAD_USER_INPUT')) return done('failed', message)
       const retryAfter = Number((err as { retryAfter?: string | null }).retryAfter ?? NaN)
       const delaySeconds = Math.max(REVOKE_BACKOFF_MINUTES[attempts - 1]! * 60, Number.isFinite(retryAfter) ? retryAfter : 0)
-      await this.#d.db.update(tokenRevocations).set({ attempts, lastError: message, nextAttemptAt: new Date(now().getTime() + delaySeconds * 1000) }).where(eq(tokenRevocations.id, id))
+      await asTenant(this.#d.db, r.teamId, (tx) => tx.update(tokenRevocations).set({ attempts, lastError: message, nextAttemptAt: new Date(now().getTime() + delaySeconds * 1000) })
+        .where(and(eq(tokenRevocations.id, id), eq(tokenRevocations.teamId, r.teamId))))
       this.#d.log.warn({ revocationId: id, provider: r.provider, attempts, error: message, retryInSeconds: delaySeconds }, 'token revocation failed; will retry')
       await this.#d.scheduleRevocationRetry?.(id, delaySeconds)
       return 'retrying'
@@ -424,6 +434,7 @@ export class TokenService {
   /** Refresh every valid token expiring within the margin whose backoff has passed. */
   async refreshDueTokens (): Promise<{ refreshed: number, failed: number }> {
     const now = this.#d.clock.now()
+    // Cross-team (runs as the owner): the job looks for due tokens in every team; each refresh then runs as its team.
     const due = await this.#d.db.select({ teamId: integrationCredentials.teamId, id: integrationCredentials.integrationId }).from(integrationCredentials)
       .where(and(
         eq(integrationCredentials.status, 'valid'),
@@ -441,6 +452,7 @@ export class TokenService {
 
   /** Retry every owed revocation whose time has come. */
   async retryDueRevocations (): Promise<Record<string, number>> {
+    // Cross-team (runs as the owner): the job looks for owed revocations in every team.
     const due = await this.#d.db.select({ id: tokenRevocations.id }).from(tokenRevocations)
       .where(and(isNull(tokenRevocations.completedAt), lte(tokenRevocations.nextAttemptAt, this.#d.clock.now()))).limit(200)
     const counts: Record<string, number> = {}
