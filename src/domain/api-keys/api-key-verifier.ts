@@ -130,6 +130,7 @@ export class ApiKeyVerifier {
     const hash = hashApiKey(presented)
     const generation = this.#invalidations
     this.lookups++
+    // Cross-team (runs as the owner): a key is found by its hash before its team is known.
     const [row] = await this.#db.select({
       id: apiKeys.id,
       teamId: apiKeys.teamId,

@@ -5,10 +5,13 @@
  * and cannot widen the key it authenticates with at all (scopes, rate limit, expiry).
  * Ceilings: every key's `rateLimit.requests` and expiry stay within the configured maxima,
  * whoever writes it (admin, user, CLI); rotation brings an older key's settings within them.
+ * Every method's statements run in one tenant transaction (asTenant): row-level security is the
+ * second wall behind the team filters. Only `check` reads across teams, through the verifier.
  */
 import { and, count, desc, eq, getTableColumns, lt, sql } from 'drizzle-orm'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.ts'
 import type { Db, Queryable } from '../../db/client.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { AppError, badInput, notFound } from '../../errors.ts'
 import { recordAudit } from '../audit/audit.ts'
 import type { Clock } from '../clock.ts'
@@ -58,17 +61,17 @@ export class ApiKeyService {
     if (!page.ok) return page
     const { limit, afterId } = page.value
     const team = eq(apiKeys.teamId, p.teamId)
-    const [rows, [total]] = await Promise.all([
-      this.#d.db.select(viewColumns).from(apiKeys)
+    const [rows, [total]] = await asTenant(this.#d.db, p.teamId, (tx) => Promise.all([
+      tx.select(viewColumns).from(apiKeys)
         .where(afterId === undefined ? team : and(team, lt(apiKeys.id, afterId)))
         .orderBy(desc(apiKeys.id)).limit(limit + 1),
-      this.#d.db.select({ n: count() }).from(apiKeys).where(team)
-    ])
+      tx.select({ n: count() }).from(apiKeys).where(team)
+    ]))
     return ok(toConnection(rows, limit, total?.n ?? 0))
   }
 
   async get (p: Principal, id: string): Promise<Result<ApiKeyView>> {
-    const row = await this.#find(this.#d.db, p.teamId, id)
+    const row = await asTenant(this.#d.db, p.teamId, (tx) => this.#find(tx, p.teamId, id))
     return row === undefined ? fail(notFound('API key')) : ok(row)
   }
 
@@ -85,7 +88,7 @@ export class ApiKeyService {
     if (!within.ok) throw within.error
     const secret = generateApiKey()
     const expiresAt = input.expiresAt ?? addDays(this.#d.clock.now(), this.#d.limits.defaultExpiryDays)
-    const apiKey = await this.#d.db.transaction(async (tx) => {
+    const apiKey = await asTenant(this.#d.db, teamId, async (tx) => {
       const [row] = await tx.insert(apiKeys).values({
         id: newId(),
         teamId,
@@ -206,8 +209,8 @@ export class ApiKeyService {
     opts: { allowNarrowerPrincipal?: boolean } = {}
   ): Promise<Result<ApiKeyView>> {
     let staleHash: string | undefined
-    const result = await this.#d.db.transaction(async (tx): Promise<Result<ApiKeyView>> => {
-      if (!isUuid(id)) return fail(notFound('API key'))
+    if (!isUuid(id)) return fail(notFound('API key'))
+    const result = await asTenant(this.#d.db, p.teamId, async (tx): Promise<Result<ApiKeyView>> => {
       const [current] = await tx.select().from(apiKeys)
         .where(and(eq(apiKeys.teamId, p.teamId), eq(apiKeys.id, id))).limit(1).for('update')
       if (current === undefined) return fail(notFound('API key'))

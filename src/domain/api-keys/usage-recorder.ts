@@ -47,6 +47,7 @@ export class UsageRecorder {
     const values = sql.join([...batch].map(([id, p]) =>
       sql`(${id}::uuid, ${p.count}::bigint, ${p.lastUsedAt.toISOString()}::timestamptz)`), sql`, `)
     try {
+      // Cross-team (runs as the owner): one batched UPDATE carries the counts of many teams' keys.
       await this.#db.execute(sql`
         update api_keys as k
            set usage_count = k.usage_count + v.n,

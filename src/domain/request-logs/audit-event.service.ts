@@ -1,10 +1,12 @@
 /**
  * Reading the audit trail (written by `recordAudit` inside the transactions that make the
- * changes). A team's events newest first, keyset-paginated on UUIDv7 ids.
+ * changes). A team's events newest first, keyset-paginated on UUIDv7 ids, read as the team
+ * (asTenant).
  */
 import { and, desc, eq, gte, lt } from 'drizzle-orm'
 import { auditEvents } from '../../db/schema.ts'
 import type { Db } from '../../db/client.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { badInput } from '../../errors.ts'
 import type { Principal } from '../auth/principal.ts'
 import { parsePage, toConnection, type PageLimits } from '../pagination.ts'
@@ -37,7 +39,7 @@ export class AuditEventService {
     if (f.from != null && f.to != null && f.from.getTime() > f.to.getTime()) return fail(badInput('filter.from is after filter.to', { field: 'filter.from' }))
     const t = auditEvents
     const { limit, afterId } = page.value
-    const rows = await this.#d.db.select().from(t).where(and(
+    const rows = await asTenant(this.#d.db, p.teamId, (tx) => tx.select().from(t).where(and(
       eq(t.teamId, p.teamId),
       f.action != null ? eq(t.action, f.action) : undefined,
       f.actorType != null ? eq(t.actorType, f.actorType) : undefined,
@@ -48,7 +50,7 @@ export class AuditEventService {
       f.from != null ? gte(t.createdAt, f.from) : undefined,
       f.to != null ? lt(t.createdAt, f.to) : undefined,
       afterId !== undefined ? lt(t.id, afterId) : undefined
-    )).orderBy(desc(t.id)).limit(limit + 1)
+    )).orderBy(desc(t.id)).limit(limit + 1))
     const { totalCount: _, ...connection } = toConnection(rows, limit, 0)
     return ok(connection)
   }

@@ -97,6 +97,7 @@ export class RequestLogWriter {
         const size = Math.min(this.#d.sink.maxRows, Math.max(MIN_PARALLEL_ROWS, Math.ceil(this.#buffer.length / lanes)))
         const chunk = this.#buffer.splice(0, size)
         try {
+          // Cross-team (runs as the owner): a batch mixes many teams' rows; the sink writes them and their rollup sums.
           await this.#d.sink.write(chunk)
           this.#d.onFlushed?.(chunk.length)
           if (this.#failing) this.#d.log.info({ rows: chunk.length }, 'request-log writes succeed again')

@@ -1,11 +1,13 @@
 /**
  * What operators read from the request log: pages of calls (newest first, keyset), one call,
- * and statistics over a time window. Every query is confined to the principal's team; another
- * team's id answers NOT_FOUND like a missing one. Also the retention purge.
+ * and statistics over a time window. Every query is confined to the principal's team, by its
+ * filter and by running as the team (asTenant, row-level security); another team's id answers
+ * NOT_FOUND like a missing one. Also the rollup backfill and the retention purge, which span teams.
  */
 import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
 import { requestLogRollup, requestLogs, type RequestLogRow } from '../../db/schema.ts'
-import type { Database, Db } from '../../db/client.ts'
+import type { Database, Db, Queryable } from '../../db/client.ts'
+import { asTenant } from '../../db/tenant.ts'
 import { badInput, notFound } from '../../errors.ts'
 import type { Principal } from '../auth/principal.ts'
 import type { Clock } from '../clock.ts'
@@ -82,17 +84,17 @@ export class RequestLogService {
     const where = whereOf(p.teamId, filter ?? {})
     if (!where.ok) return where
     const { limit, afterId } = page.value
-    const rows = await this.#d.db.select().from(requestLogs)
+    const rows = await asTenant(this.#d.db, p.teamId, (tx) => tx.select().from(requestLogs)
       .where(afterId === undefined ? where.value : and(where.value, lt(requestLogs.id, afterId)))
-      .orderBy(desc(requestLogs.id)).limit(limit + 1)
+      .orderBy(desc(requestLogs.id)).limit(limit + 1))
     const { totalCount: _, ...connection } = toConnection(rows, limit, 0)
     return ok(connection)
   }
 
   async get (p: Principal, id: string): Promise<Result<RequestLogRow>> {
     if (!isUuid(id)) return fail(notFound('Request log'))
-    const [row] = await this.#d.db.select().from(requestLogs)
-      .where(and(eq(requestLogs.teamId, p.teamId), eq(requestLogs.id, id))).limit(1)
+    const [row] = await asTenant(this.#d.db, p.teamId, (tx) => tx.select().from(requestLogs)
+      .where(and(eq(requestLogs.teamId, p.teamId), eq(requestLogs.id, id))).limit(1))
     return row === undefined ? fail(notFound('Request log')) : ok(row)
   }
 
@@ -112,14 +114,14 @@ export class RequestLogService {
     const f: RequestLogFilter = { ...filter, from, to }
     const checked = whereOf(p.teamId, f)
     if (!checked.ok) return checked
-    const { rows } = this.#d
 
     // Which part of the window the rollup answers: whole hours, from where it is complete.
     let r1 = Math.ceil(from.getTime() / HOUR) * HOUR
     const r2 = Math.floor(to.getTime() / HOUR) * HOUR
     const rollupable = f.requestId == null && f.userId == null
     if (rollupable && r1 < r2) {
-      const [state] = await rows<{ ms: number | null }>(sql`select (extract(epoch from covered_from) * 1000)::float8 as ms from request_log_rollup_state`)
+      // Cross-team (runs as the owner): the rollup's one coverage mark belongs to no team (the tenant role has no grant on it).
+      const [state] = await this.#d.rows<{ ms: number | null }>(sql`select (extract(epoch from covered_from) * 1000)::float8 as ms from request_log_rollup_state`)
       const covered = state?.ms == null ? Infinity : Number(state.ms)
       r1 = Math.max(r1, covered === -Infinity ? r1 : covered)
     }
@@ -138,21 +140,21 @@ export class RequestLogService {
     }
     const src = sql`(${sql.join(parts, sql` union all `)}) s`
 
-    const [endpoints, histograms, errors, usage] = await Promise.all([
-      rows<{ endpoint: string, calls: number, errors: number, sum: number, min: number, max: number }>(sql`
+    const [endpoints, histograms, errors, usage] = await asTenant(this.#d.db, p.teamId, (tx) => Promise.all([
+      rowsOn<{ endpoint: string, calls: number, errors: number, sum: number, min: number, max: number }>(tx, sql`
         select endpoint, sum(calls)::int as calls, coalesce(sum(calls) filter (where not success), 0)::int as errors,
                sum(dsum)::float8 as sum, min(dmin)::float8 as min, max(dmax)::float8 as max
           from ${src} group by endpoint`),
-      rows<{ endpoint: string, h: number }>(sql`
+      rowsOn<{ endpoint: string, h: number }>(tx, sql`
         select endpoint, ((h >> 32) * 4294967296 + sum(h & 4294967295))::float8 as h
           from ${src}, unnest(hist) as h group by endpoint, h >> 32`),
-      rows<{ code: string, n: number }>(sql`
+      rowsOn<{ code: string, n: number }>(tx, sql`
         select code, sum(calls)::int as n from ${src}, unnest(error_codes) as code group by code order by n desc, code`),
-      rows<{ ms: number, calls: number, errors: number, sum: number }>(sql`
+      rowsOn<{ ms: number, calls: number, errors: number, sum: number }>(tx, sql`
         select (extract(epoch from date_trunc(${bucket}, at, 'UTC')) * 1000)::float8 as ms,
                sum(calls)::int as calls, coalesce(sum(calls) filter (where not success), 0)::int as errors, sum(dsum)::float8 as sum
           from ${src} group by 1 order by 1`)
-    ])
+    ]))
 
     const histOf = new Map<string, Histogram>()
     for (const { endpoint, h } of histograms) {
@@ -205,11 +207,9 @@ export class RequestLogService {
    * rollup table is locked meanwhile, so concurrent writers wait instead of being counted twice.
    */
   async rollUpHistory (): Promise<number> {
+    // Cross-team (runs as the owner): the backfill rolls up every team's old rows at once.
     return await this.#d.db.transaction(async (tx) => {
-      const q = async <T>(query: SQL): Promise<T[]> => {
-        const res = await tx.execute(query) as unknown as T[] | { rows: T[] }
-        return Array.isArray(res) ? res : res.rows
-      }
+      const q = <T>(query: SQL): Promise<T[]> => rowsOn<T>(tx, query)
       await q(sql`lock table request_log_rollup in exclusive mode`)
       await q(sql.raw(ROLLUP_STATE_INIT))
       const [state] = await q<{ at: string }>(sql`select covered_from::text as at from request_log_rollup_state for update`)
@@ -240,6 +240,7 @@ export class RequestLogService {
   async purgeOlderThan (before: Date, batchSize = 5000): Promise<number> {
     const floor = idFloor(before)
     let total = 0
+    // Cross-team (runs as the owner): retention deletes every team's old rows.
     for (;;) {
       const [res] = await this.#d.rows<{ n: number }>(sql`
         with gone as (
@@ -254,6 +255,12 @@ export class RequestLogService {
     await this.#d.rows(sql`delete from request_log_rollup where hour < date_trunc('hour', ${before.toISOString()}::timestamptz, 'UTC')`)
     return total
   }
+}
+
+/** Rows of a raw statement on the database or a transaction, whatever the driver's result shape. */
+async function rowsOn<T> (q: Queryable, query: SQL): Promise<T[]> {
+  const res = await q.execute(query) as unknown as T[] | { rows: T[] }
+  return Array.isArray(res) ? res : res.rows
 }
 
 function whereOf (teamId: string, f: RequestLogFilter): Result<SQL> {
