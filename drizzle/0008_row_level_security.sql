@@ -27,6 +27,9 @@ GRANT USAGE ON SCHEMA public TO switchboard_app;
 --> statement-breakpoint
 GRANT SELECT ON teams TO switchboard_app;
 --> statement-breakpoint
+-- outbox_events.id is a bigserial: a tenant insert draws from its sequence.
+GRANT USAGE ON SEQUENCE outbox_events_id_seq TO switchboard_app;
+--> statement-breakpoint
 GRANT SELECT, INSERT, UPDATE, DELETE ON api_keys, graphql_policies, audit_events, outbox_events, idempotency_keys, integrations, integration_credentials, oauth_states, token_revocations, operation_runs, operation_run_items, request_logs, request_log_rollup TO switchboard_app;
 --> statement-breakpoint
 DO $$

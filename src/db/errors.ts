@@ -23,6 +23,7 @@ export class DatabaseUnavailableError extends Error {
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'])
 /** The session ended under a statement: it may or may not have run (postgres.js codes and socket errors). */
 const SESSION_LOST = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE'])
+const PGLITE_CLOSED = /^PGlite is clos(ed|ing)$/
 /** The pool is being closed (shutdown): unavailable, not an internal error. */
 const POOL_CLOSED = new Set(['CONNECTION_ENDED', 'CONNECTION_DESTROYED'])
 /**
@@ -39,6 +40,8 @@ export function errorCodes (err: unknown): string[] {
     if (e instanceof DatabaseUnavailableError) out.push(e.code)
     const code = (e as { code?: unknown }).code
     if (typeof code === 'string') out.push(code)
+    // PGlite gives no code: a closed or closing embedded database (shutdown) says so in its message.
+    else if (PGLITE_CLOSED.test(e.message)) out.push('CONNECTION_ENDED')
   }
   return out
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { sql } from 'drizzle-orm'
 import { build } from '../helper.ts'
 import { runSecurityCases } from '../security-cases.ts'
 
@@ -26,7 +27,8 @@ t.test('depth beyond the server maximum is a validation error and nothing runs',
 })
 
 t.test('a long query text (not memoised) is measured like any other', async (t) => {
-  const padding = `# ${'x'.repeat(20_000)}\n`
+  // Long, but under GRAPHQL_MAX_QUERY_LENGTH (15,000): the text is measured, not refused for its length.
+  const padding = `# ${'x'.repeat(14_000)}\n`
   const aliases = Array.from({ length: 11 }, (_, i) => `a${i}: apiKeys(first: 100) { nodes { id name prefix scopes } }`).join(' ')
   const res = await gql(`${padding}{ ${aliases} }`, { auth: adminKey }) // 11 * (1 + 100 * 5) = 5511
   t.equal(res.status, 400)
@@ -139,12 +141,20 @@ t.test('a database failure inside a resolver is masked', async (t) => {
   const broken = await build(t)
   const { adminKey } = await broken.seedTeam('broken')
   t.equal((await broken.gql('{ viewer { scopes } }', { auth: adminKey })).status, 200, 'key is now cached')
-  await broken.database.close()
+  // A query that fails (not an outage): the table it reads is gone.
+  await broken.database.rows(sql`alter table api_keys rename to api_keys_gone`)
   const res = await broken.gql('{ apiKeys { totalCount } }', { auth: adminKey })
   t.equal(res.status, 500)
   t.equal(res.body.errors?.[0]?.extensions.code, 'INTERNAL_SERVER_ERROR')
   t.equal(res.body.errors?.[0]?.message, 'Something went wrong on our side.')
   t.notMatch(JSON.stringify(res.body), /select|api_keys|stack|at /i, 'no SQL or stack in the response')
+  // A database that cannot be reached is an outage: 503, retryable, and just as masked.
+  await broken.database.rows(sql`alter table api_keys_gone rename to api_keys`)
+  await broken.database.close()
+  const down = await broken.gql('{ apiKeys { totalCount } }', { auth: adminKey })
+  t.equal(down.status, 503)
+  t.equal(down.body.errors?.[0]?.extensions.code, 'SERVICE_UNAVAILABLE')
+  t.notMatch(JSON.stringify(down.body), /select|api_keys|stack|at /i, 'no SQL or stack in the outage response either')
 })
 
 await runSecurityCases(t, app, [

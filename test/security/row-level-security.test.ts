@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { sql } from 'drizzle-orm'
-import { apiKeys, integrations, teams } from '../../src/db/schema.ts'
+import { apiKeys, integrations, outboxEvents, teams } from '../../src/db/schema.ts'
 import { APP_ROLE, asTenant } from '../../src/db/tenant.ts'
 import { newId } from '../../src/domain/ids.ts'
 import { testDatabase } from '../helper.ts'
@@ -58,6 +58,12 @@ t.test('as the tenant: another team\'s rows are invisible and unwritable; no tea
   const err = await asTenant(db, a, (tx) => tx.insert(apiKeys).values(key(b, 'planted'))).then(() => undefined, (e: unknown) => e as { code?: string, cause?: { code?: string } })
   t.equal(err?.cause?.code ?? err?.code, '42501', 'inserting a row for team B: SQLSTATE 42501')
   t.equal((await db.select().from(apiKeys).where(sql`${apiKeys.name} = 'planted'`)).length, 0, 'nothing planted')
+
+  // outbox_events draws its id from a sequence: the tenant may insert its own events, not B's.
+  await asTenant(db, a, (tx) => tx.insert(outboxEvents).values({ teamId: a, topic: 'test.event', payload: {} }))
+  const outboxErr = await asTenant(db, a, (tx) => tx.insert(outboxEvents).values({ teamId: b, topic: 'test.event', payload: {} })).then(() => undefined, (e: unknown) => e as { code?: string, cause?: { code?: string } })
+  t.equal(outboxErr?.cause?.code ?? outboxErr?.code, '42501', 'an outbox event for team B: SQLSTATE 42501')
+  t.equal((await db.select().from(outboxEvents)).length, 1, 'only A\'s event was written')
 
   const none = await db.transaction(async (tx) => {
     await tx.execute(sql`select set_config('role', ${APP_ROLE}, true)`)

@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../../src/app.ts'
 import { openDatabase } from '../../src/db/client.ts'
-import { JWT_SECRET, testConfig, testDatabase } from '../helper.ts'
+import { JWT_SECRET, TEST_ENCRYPTION_KEYS, testConfig, testDatabase } from '../helper.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 
 t.test('teams create, keys create and token produce credentials the gateway accepts', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-cli-'))
   const { url } = await testDatabase(t)
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, JWT_SECRET, ...(url !== undefined && { DATABASE_URL: url }) }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, JWT_SECRET, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...(url !== undefined && { DATABASE_URL: url }) }
   const cli = (...args: string[]) => {
     const r = spawnSync(process.execPath, ['src/cli.ts', ...args], { cwd: root, env, encoding: 'utf8' })
     return { status: r.status, out: r.stdout, err: r.stderr }
