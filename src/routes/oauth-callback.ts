@@ -27,6 +27,7 @@ export async function oauthCallbackRoutes (app: FastifyInstance): Promise<void> 
     // The path segment lands in a Set-Cookie path below: only a catalog provider id goes there
     // (a CR/LF or `;` in it would break the header or add attributes of the caller's choosing).
     if (app.services.catalog.get(req.params.provider) === undefined) {
+      req.log.warn({ provider: req.params.provider, reason: 'invalid_provider' }, 'OAuth callback refused')
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Unknown provider', requestId: req.id } })
     }
     const query: Record<string, string> = {}
