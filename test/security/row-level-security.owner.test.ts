@@ -72,6 +72,11 @@ t.test('a non-superuser table owner: tenant transactions, cross-team reads and t
   await sink.write([entry(4), entry(5)])
   const stored = await db.select({ requestId: requestLogs.requestId }).from(requestLogs)
   t.same(stored.map((r) => r.requestId).sort(), ['r-1', 'r-2', 'r-3', 'r-4', 'r-5'], 'every row of both batches written, once')
+  // Both lanes refused COPY at the same moment: each moves to the staging table, none throws.
+  const fresh = await postgresCopySink(database.ownClient!)
+  t.teardown(() => fresh.close())
+  await Promise.all([fresh.write([entry(6)]), fresh.write([entry(8)])])
+  t.equal((await db.select().from(requestLogs)).length, 7, 'two concurrent first writes both landed')
   const aLogs = await asTenant(db, a, (tx) => tx.select({ requestId: requestLogs.requestId }).from(requestLogs))
-  t.same(aLogs.map((r) => r.requestId).sort(), ['r-2', 'r-4'], 'a tenant reads only its own log rows')
+  t.same(aLogs.map((r) => r.requestId).sort(), ['r-2', 'r-4', 'r-6', 'r-8'], 'a tenant reads only its own log rows')
 })

@@ -113,16 +113,17 @@ export async function postgresCopySink (ownClient: NonNullable<Database['ownClie
       })
       lost.catch(() => {})
       try {
+        const staged = viaStaging // the other lane may switch while this one copies
         try {
-          await Promise.race([copyBatch(current.sql, rows), lost])
+          await Promise.race([copyBatch(current.sql, rows, staged), lost])
         } catch (err) {
-          if (viaStaging || !errorCodes(err).includes(COPY_REFUSED_UNDER_RLS)) throw err
+          if (staged || !errorCodes(err).includes(COPY_REFUSED_UNDER_RLS)) throw err
           // A table owner without BYPASSRLS may not COPY into a table with forced row-level
           // security: from now on this sink copies into a temporary table and moves the rows
           // with one INSERT … SELECT, which the owner's policy allows.
           await current.sql.unsafe('rollback').catch(() => {})
           viaStaging = true
-          await Promise.race([copyBatch(current.sql, rows), lost])
+          await Promise.race([copyBatch(current.sql, rows, true), lost])
         }
         stateReady = true
       } catch (err) {
@@ -145,13 +146,13 @@ export async function postgresCopySink (ownClient: NonNullable<Database['ownClie
     async close () { await Promise.all([...idle, ...busy].map((c) => c.sql.end({ timeout: 5 }))) }
   }
 
-  async function copyBatch (sql: Sql, rows: LogEntry[]): Promise<void> {
+  async function copyBatch (sql: Sql, rows: LogEntry[], staging: boolean): Promise<void> {
     const params = rollupParams(rows)
     await sql.unsafe('begin')
-    if (viaStaging) await sql.unsafe(STAGING_TABLE)
-    const stream = await sql.unsafe(`copy ${viaStaging ? 'request_logs_staging' : 'request_logs'} (${COLUMN_LIST}) from stdin`).writable()
+    if (staging) await sql.unsafe(STAGING_TABLE)
+    const stream = await sql.unsafe(`copy ${staging ? 'request_logs_staging' : 'request_logs'} (${COLUMN_LIST}) from stdin`).writable()
     await pipeline(Readable.from(copyPieces(rows)), stream)
-    if (viaStaging) await sql.unsafe(`insert into request_logs (${COLUMN_LIST}) select ${COLUMN_LIST} from request_logs_staging`)
+    if (staging) await sql.unsafe(`insert into request_logs (${COLUMN_LIST}) select ${COLUMN_LIST} from request_logs_staging`)
     if (params !== undefined) await sql.unsafe(ROLLUP_UPSERT, params)
     if (!stateReady) await sql.unsafe(ROLLUP_STATE_INIT)
     await sql.unsafe('commit')
