@@ -12,7 +12,7 @@
 import { eq, sql } from 'drizzle-orm'
 import { apiKeys } from '../src/db/schema.ts'
 import { hashApiKey } from '../src/domain/api-keys/api-key-format.ts'
-import { DEFAULT_POSTGRES_URL, pgliteDatabase, postgresDatabase, type BenchDatabase } from './lib/database.ts'
+import { DEFAULT_POSTGRES_URL, pgliteDatabase, postgresDatabase, type BenchDatabase, onDatabase } from './lib/database.ts'
 import { below, envInt, fmtInt, fmtNum, median, percentile, table } from './lib/report.ts'
 import { seededSwitchboard } from './lib/switchboard.ts'
 
@@ -94,24 +94,11 @@ async function measure (db: BenchDatabase): Promise<DbResult> {
   }
 }
 
-async function onDatabase (open: () => Promise<BenchDatabase>, what: string): Promise<DbResult | string> {
-  let db: BenchDatabase
-  try {
-    db = await open()
-  } catch (err) {
-    return `${what}: skipped, could not open (${(err as Error).message})`
-  }
-  try {
-    return await measure(db)
-  } finally {
-    await db.dispose()
-  }
-}
 
 const started = Date.now()
 const results = [
-  await onDatabase(pgliteDatabase, 'PGlite'),
-  await onDatabase(() => postgresDatabase(POSTGRES_URL), `PostgreSQL at ${new URL(POSTGRES_URL).host}`)
+  await onDatabase(pgliteDatabase, 'PGlite', measure),
+  await onDatabase(() => postgresDatabase(POSTGRES_URL), `PostgreSQL at ${new URL(POSTGRES_URL).host}`, measure)
 ]
 
 const rows: string[][] = []

@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config.ts'
 import { openDatabase, type Database } from '../src/db/client.ts'
 import type { Principal } from '../src/domain/auth/principal.ts'
 import type { LogEntry } from '../src/domain/request-logs/log-entry.ts'
-import { logIdAt } from '../src/domain/request-logs/log-ids.ts'
+import { logEntries } from './lib/log-entries.ts'
 import { pgliteCopySink, postgresCopySink, type LogSink } from '../src/domain/request-logs/log-sinks.ts'
 import { RequestLogService } from '../src/domain/request-logs/request-log.service.ts'
 import { RequestLogWriter } from '../src/domain/request-logs/request-log-writer.ts'
@@ -29,18 +29,7 @@ const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const SEED_ROWS = 1_000_000
 const quiet = { info () {}, warn () {}, error () {} }
 
-function entries (n: number, teamId: string): LogEntry[] {
-  const now = Date.now()
-  return Array.from({ length: n }, (_, i) => {
-    const createdAt = new Date(now - n + i)
-    return {
-      id: logIdAt(createdAt), createdAt, direction: 'inbound', teamId, requestId: `bench-${i}`, principalKind: 'api_key',
-      apiKeyId: '00000000-0000-7000-8000-000000000001', userId: null, operationType: 'query', operation: 'viewer', rootFields: ['viewer'],
-      endpoint: 'query viewer', method: 'POST', path: '/graphql', status: 200, success: i % 20 !== 0, errorCodes: i % 20 === 0 ? ['BAD_USER_INPUT'] : [],
-      errorMessage: null, durationMs: 1 + (i % 50) / 7, cost: 3, integrationId: null, provider: null, attempt: null, clientIp: '127.0.0.1', userAgent: 'bench/1.0'
-    }
-  })
-}
+const entries = (n: number, teamId: string): LogEntry[] => logEntries(n, teamId, 'viewer')
 
 async function writerRate (sink: LogSink, n: number, batchSize: number): Promise<number> {
   const writer = new RequestLogWriter({ sink, log: quiet, flushMs: 50, batchSize, maxBuffer: n + 1, onDropped: () => { throw new Error('dropped') } })

@@ -29,9 +29,9 @@ import { integrations, teams } from '../src/db/schema.ts'
 import { APP_ROLE, asTenant } from '../src/db/tenant.ts'
 import { newId } from '../src/domain/ids.ts'
 import type { LogEntry } from '../src/domain/request-logs/log-entry.ts'
-import { logIdAt } from '../src/domain/request-logs/log-ids.ts'
+import { logEntries } from './lib/log-entries.ts'
 import { pgliteCopySink, postgresCopySink, type LogSink } from '../src/domain/request-logs/log-sinks.ts'
-import { DEFAULT_POSTGRES_URL, pgliteDatabase, postgresDatabase, type BenchDatabase } from './lib/database.ts'
+import { DEFAULT_POSTGRES_URL, pgliteDatabase, postgresDatabase, type BenchDatabase, onDatabase } from './lib/database.ts'
 import { atLeast, envInt, fmtInt, fmtNum, median, table } from './lib/report.ts'
 import { seededSwitchboard } from './lib/switchboard.ts'
 
@@ -181,18 +181,7 @@ function awaitedAsTenant<T> (db: Db, teamId: string, fn: (tx: Tx) => Promise<T>)
 
 // ---- 3: the log writer with RLS forced vs disabled ----
 
-function entries (n: number, teamId: string): LogEntry[] {
-  const now = Date.now()
-  return Array.from({ length: n }, (_, i) => {
-    const createdAt = new Date(now - n + i)
-    return {
-      id: logIdAt(createdAt), createdAt, direction: 'inbound', teamId, requestId: `bench-${i}`, principalKind: 'api_key',
-      apiKeyId: '00000000-0000-7000-8000-000000000001', userId: null, operationType: 'query', operation: 'integrations', rootFields: ['integrations'],
-      endpoint: 'query integrations', method: 'POST', path: '/graphql', status: 200, success: i % 20 !== 0, errorCodes: i % 20 === 0 ? ['BAD_USER_INPUT'] : [],
-      errorMessage: null, durationMs: 1 + (i % 50) / 7, cost: 3, integrationId: null, provider: null, attempt: null, clientIp: '127.0.0.1', userAgent: 'bench/1.0'
-    }
-  })
-}
+const entries = (n: number, teamId: string): LogEntry[] => logEntries(n, teamId, 'integrations')
 
 async function setRls (database: Database, on: boolean): Promise<void> {
   for (const t of RLS_TABLES) {
@@ -330,19 +319,6 @@ async function measure (db: BenchDatabase): Promise<DbResult> {
   return { label: db.label, kind, read, writer, ...(owner !== undefined && { owner }) }
 }
 
-async function onDatabase (open: () => Promise<BenchDatabase>, what: string): Promise<DbResult | string> {
-  let db: BenchDatabase
-  try {
-    db = await open()
-  } catch (err) {
-    return `${what}: skipped, could not open (${(err as Error).message})`
-  }
-  try {
-    return await measure(db)
-  } finally {
-    await db.dispose()
-  }
-}
 
 // ---- report ----
 
@@ -357,8 +333,8 @@ function atMost (measured: number, limit: number): string {
 const started = Date.now()
 const loadBefore = loadavg()[0]!
 const results = [
-  await onDatabase(pgliteDatabase, 'PGlite'),
-  await onDatabase(() => postgresDatabase(POSTGRES_URL), `PostgreSQL at ${new URL(POSTGRES_URL).host}`)
+  await onDatabase(pgliteDatabase, 'PGlite', measure),
+  await onDatabase(() => postgresDatabase(POSTGRES_URL), `PostgreSQL at ${new URL(POSTGRES_URL).host}`, measure)
 ]
 
 const readRows: string[][] = []

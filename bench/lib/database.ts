@@ -62,3 +62,21 @@ export async function postgresDatabase (serverUrl: string): Promise<BenchDatabas
     }
   }
 }
+
+/**
+ * Opens a benchmark database, measures on it and disposes of it; when it cannot be opened (no
+ * server at the URL), a line saying so takes the place of the result.
+ */
+export async function onDatabase<R> (open: () => Promise<BenchDatabase>, what: string, measure: (db: BenchDatabase) => Promise<R>): Promise<R | string> {
+  let db: BenchDatabase
+  try {
+    db = await open()
+  } catch (err) {
+    return `${what}: skipped, could not open (${(err as Error).message})`
+  }
+  try {
+    return await measure(db)
+  } finally {
+    await db.dispose()
+  }
+}

@@ -11,13 +11,13 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import { openDatabase } from '../../src/db/client.ts'
-import { integrations, requestLogs, teams } from '../../src/db/schema.ts'
+import { integrations, requestLogs } from '../../src/db/schema.ts'
 import { asTenant } from '../../src/db/tenant.ts'
-import { newId } from '../../src/domain/ids.ts'
 import { logIdAt } from '../../src/domain/request-logs/log-ids.ts'
 import type { LogEntry } from '../../src/domain/request-logs/log-entry.ts'
 import { postgresCopySink } from '../../src/domain/request-logs/log-sinks.ts'
 import { dbKind } from '../helper.ts'
+import { twoTeams } from './rls-fixtures.ts'
 
 t.test('a non-superuser table owner: tenant transactions, cross-team reads and the log writer', { skip: dbKind === 'pglite' && 'PostgreSQL only: PGlite runs as its one superuser' }, async (t) => {
   const { default: postgres } = await import('postgres')
@@ -47,12 +47,7 @@ t.test('a non-superuser table owner: tenant transactions, cross-team reads and t
   t.same(owner, { owner: role, forced: true }, 'the login role owns request_logs, whose RLS is forced')
 
   const db = database.db
-  const a = newId(); const b = newId()
-  await db.insert(teams).values([{ id: a, name: 'a' }, { id: b, name: 'b' }])
-  await db.insert(integrations).values([
-    { id: newId(), teamId: a, provider: 'rest_api', name: 'a-int', status: 'connected', authMode: 'api_key' },
-    { id: newId(), teamId: b, provider: 'rest_api', name: 'b-int', status: 'connected', authMode: 'api_key' }
-  ])
+  const { a, b } = await twoTeams(db)
   t.equal((await db.select().from(integrations)).length, 2, 'the owner\'s cross-team work sees every team')
   const seen = await asTenant(db, a, (tx) => tx.select({ name: integrations.name }).from(integrations))
   t.same(seen.map((r) => r.name), ['a-int'], 'a tenant transaction sees its own team only')

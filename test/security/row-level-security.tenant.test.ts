@@ -14,16 +14,12 @@ import { errorCodes } from '../../src/db/errors.ts'
 import { APP_ROLE, asTenant } from '../../src/db/tenant.ts'
 import { newId } from '../../src/domain/ids.ts'
 import { dbKind, testDatabase } from '../helper.ts'
+import { twoTeams } from './rls-fixtures.ts'
 
 t.test('fn\'s first statement already runs as the tenant', async (t) => {
   const { database } = await testDatabase(t)
   const db = database.db
-  const a = newId(); const b = newId()
-  await db.insert(teams).values([{ id: a, name: 'a' }, { id: b, name: 'b' }])
-  await db.insert(integrations).values([
-    { id: newId(), teamId: a, provider: 'rest_api', name: 'a-int', status: 'connected', authMode: 'api_key' },
-    { id: newId(), teamId: b, provider: 'rest_api', name: 'b-int', status: 'connected', authMode: 'api_key' }
-  ])
+  const { a, b } = await twoTeams(db)
   for (let i = 0; i < 5; i++) { // new and cached prepared statements alike
     const first = await asTenant(db, a, (tx) => tx.select({ name: integrations.name }).from(integrations))
     t.same(first.map((r) => r.name), ['a-int'], `a query builder statement first, no team filter: only A's row (${i})`)

@@ -10,6 +10,7 @@ import { apiKeys, integrations, outboxEvents, teams } from '../../src/db/schema.
 import { APP_ROLE, asTenant } from '../../src/db/tenant.ts'
 import { newId } from '../../src/domain/ids.ts'
 import { testDatabase } from '../helper.ts'
+import { twoTeams } from './rls-fixtures.ts'
 
 t.test('catalog: every table with team_id has forced RLS; the tenant role cannot bypass it', async (t) => {
   const { database } = await testDatabase(t)
@@ -31,14 +32,9 @@ t.test('catalog: every table with team_id has forced RLS; the tenant role cannot
 t.test('as the tenant: another team\'s rows are invisible and unwritable; no team, no rows', async (t) => {
   const { database } = await testDatabase(t)
   const db = database.db
-  const a = newId(); const b = newId()
-  await db.insert(teams).values([{ id: a, name: 'a' }, { id: b, name: 'b' }])
+  const { a, b } = await twoTeams(db)
   const key = (teamId: string, name: string) => ({ id: newId(), teamId, name, prefix: 'sb_live_test', keyHash: newId() + newId(), scopes: ['keys:read'], createdBy: 'test', expiresAt: new Date(Date.now() + 86_400_000) })
   await db.insert(apiKeys).values([key(a, 'a-key'), key(b, 'b-key')])
-  await db.insert(integrations).values([
-    { id: newId(), teamId: a, provider: 'rest_api', name: 'a-int', status: 'connected', authMode: 'api_key' },
-    { id: newId(), teamId: b, provider: 'rest_api', name: 'b-int', status: 'connected', authMode: 'api_key' }
-  ])
 
   // No WHERE on team: only the policy stands between team A and team B's rows.
   const seen = await asTenant(db, a, async (tx) => ({
